@@ -1,0 +1,99 @@
+"""Settings read from the environment (`MLRECS_*`), with defaults for the local stack.
+
+One place for every knob, so that the DAG, the Spark jobs and the tests agree on where things
+live. Airflow connections (spark, postgres, aws) are not here: Airflow owns those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
+DEFAULT_DATASET = "ml-latest-small"
+
+# plugins/movielens_recs/config.py -> project root
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from None
+
+
+def _json_object(env: Mapping[str, str], key: str) -> dict:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{key} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a JSON object, got {type(value).__name__}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_root: Path
+    state_dir: Path
+    base_url: str = GROUPLENS_BASE_URL
+    lake_uri: str = ""
+    download_dir: Path = field(default=Path())
+    data_docs_dir: Path = field(default=Path())
+    expectations_dir: Path = field(default=Path())
+    http_connect_timeout: float = 10.0
+    http_read_timeout: float = 60.0
+    http_retries: int = 3
+    # Zip-bomb guards: ml-32m unpacks to under 1 GiB at a ratio near 4, so these leave
+    # a wide margin for real data while refusing archives that would fill the disk.
+    max_uncompressed_bytes: int = 16 * 1024**3
+    max_compression_ratio: float = 100.0
+    # Spark resources for every job the DAG submits; extra settings as JSON in MLRECS_SPARK_CONF.
+    spark_driver_memory: str = "2g"
+    spark_executor_memory: str = "4g"
+    spark_executor_cores: int = 2
+    spark_conf: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        root = Path(env.get("MLRECS_PROJECT_ROOT") or _PACKAGE_ROOT)
+        state = Path(env.get("MLRECS_STATE_DIR") or root / ".local")
+        return cls(
+            project_root=root,
+            state_dir=state,
+            base_url=(env.get("MLRECS_BASE_URL") or GROUPLENS_BASE_URL).rstrip("/"),
+            lake_uri=(env.get("MLRECS_LAKE_URI") or str(state / "lake")).rstrip("/"),
+            download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
+            data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
+            expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),
+            http_connect_timeout=_float(env, "MLRECS_HTTP_CONNECT_TIMEOUT", 10.0),
+            http_read_timeout=_float(env, "MLRECS_HTTP_READ_TIMEOUT", 60.0),
+            http_retries=_int(env, "MLRECS_HTTP_RETRIES", 3),
+            max_uncompressed_bytes=_int(env, "MLRECS_MAX_UNCOMPRESSED_BYTES", 16 * 1024**3),
+            max_compression_ratio=_float(env, "MLRECS_MAX_COMPRESSION_RATIO", 100.0),
+            spark_driver_memory=env.get("MLRECS_SPARK_DRIVER_MEMORY") or "2g",
+            spark_executor_memory=env.get("MLRECS_SPARK_EXECUTOR_MEMORY") or "4g",
+            spark_executor_cores=_int(env, "MLRECS_SPARK_EXECUTOR_CORES", 2),
+            spark_conf=_json_object(env, "MLRECS_SPARK_CONF"),
+        )

@@ -1,0 +1,1 @@
+"""Getting MovieLens from its publisher into one schema: catalog, download, extract, readers."""

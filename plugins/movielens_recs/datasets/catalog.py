@@ -1,0 +1,61 @@
+"""What the pipeline knows about each MovieLens release.
+
+The rating scale and a plausible size are per release, and the validation suites take them as
+parameters. A name not listed here (a generated or private set in a MovieLens layout) gets the
+newer releases' half-star scale and wide size bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+HALF_STARS = tuple(x / 2 for x in range(1, 11))  # 0.5 .. 5.0
+WHOLE_STARS = (1.0, 2.0, 3.0, 4.0, 5.0)
+
+# MovieLens started collecting ratings in 1995; nothing rated earlier is real.
+EARLIEST_RATING = datetime(1995, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    rating_values: tuple[float, ...]
+    min_rows: int
+    max_rows: int
+    known: bool = True
+
+    def expectation_parameters(self, now: datetime | None = None) -> dict:
+        """Values for the `$PARAMETER`s in `expectations/*.json`."""
+        now = now or datetime.now(timezone.utc)
+        return {
+            "rating_values": list(self.rating_values),
+            "min_rows": self.min_rows,
+            "max_rows": self.max_rows,
+            "rated_at_min": EARLIEST_RATING.replace(tzinfo=None).isoformat(sep=" "),
+            "rated_at_max": now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" "),
+        }
+
+
+# Row bounds bracket the published counts so that a release that lost or doubled its
+# rows fails validation, while the "latest" sets, which grow between releases, still pass.
+_SPECS = {
+    "ml-latest-small": DatasetSpec("ml-latest-small", HALF_STARS, 50_000, 200_000),
+    "ml-latest": DatasetSpec("ml-latest", HALF_STARS, 20_000_000, 100_000_000),
+    "ml-100k": DatasetSpec("ml-100k", WHOLE_STARS, 100_000, 100_000),
+    "ml-1m": DatasetSpec("ml-1m", WHOLE_STARS, 1_000_209, 1_000_209),
+    "ml-10m": DatasetSpec("ml-10m", HALF_STARS, 10_000_054, 10_000_054),
+    "ml-20m": DatasetSpec("ml-20m", HALF_STARS, 20_000_263, 20_000_263),
+    "ml-25m": DatasetSpec("ml-25m", HALF_STARS, 25_000_095, 25_000_095),
+    "ml-32m": DatasetSpec("ml-32m", HALF_STARS, 32_000_204, 32_000_204),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name in _SPECS:
+        return _SPECS[name]
+    return DatasetSpec(name, HALF_STARS, 1, 10_000_000_000, known=False)
+
+
+def known_datasets() -> list[str]:
+    return sorted(_SPECS)

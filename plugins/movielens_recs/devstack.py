@@ -1,0 +1,512 @@
+"""The local stack: real Spark, PostgreSQL, S3 (moto) and Airflow on 127.0.0.1, for `make` and tests.
+
+    python -m movielens_recs.devstack up       # start what is not running; idempotent
+    python -m movielens_recs.devstack down     # stop what `up` started, by recorded pid
+    python -m movielens_recs.devstack status
+    python -m movielens_recs.devstack env      # shell exports: connections and settings
+
+All state lives under the state folder (`.local/` by default, git-ignored): ports and passwords
+in stack.json, pids in run/, logs in logs/, the PostgreSQL cluster, Spark's work dirs, the
+Airflow home and the data lake. Ports are picked free on the first `up` and kept after that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from movielens_recs.config import Settings
+
+HOST = "127.0.0.1"
+BUCKET = "mlrecs"
+PG_DATABASE = "mlrecs"
+PG_USER = "mlrecs"
+AIRFLOW_DATABASE = "airflow"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+# -- prerequisites ---------------------------------------------------------------------------
+def java_major_version() -> int | None:
+    java = shutil.which("java", path=_java_path())
+    if not java:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        return None
+    major = int(match[1])
+    return int(match[2]) if major == 1 and match[2] else major
+
+
+def _java_path() -> str:
+    home = os.environ.get("JAVA_HOME")
+    return os.pathsep.join(filter(None, [f"{home}/bin" if home else None, os.environ.get("PATH", "")]))
+
+
+def postgres_bin_dir() -> Path | None:
+    if os.environ.get("MLRECS_PG_BIN"):
+        return Path(os.environ["MLRECS_PG_BIN"])
+    found = shutil.which("initdb")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+def check_prerequisites() -> list[str]:
+    problems = []
+    major = java_major_version()
+    if major is None:
+        problems.append("Java is not installed: Spark 4 needs Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)")
+    elif major < 17:
+        problems.append(f"Java {major} found, Spark 4 needs 17 or newer (Debian: apt-get install openjdk-17-jre-headless, or set JAVA_HOME)")
+    pg = postgres_bin_dir()
+    if pg is None or not (pg / "postgres").exists() or not (pg / "pg_ctl").exists():
+        problems.append("PostgreSQL server binaries (initdb, postgres) not found (Debian: apt-get install postgresql-15, or set MLRECS_PG_BIN)")
+    return problems
+
+
+# -- state -----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+@dataclass
+class Stack:
+    settings: Settings
+
+    @property
+    def state(self) -> Path:
+        return self.settings.state_dir
+
+    @property
+    def config_file(self) -> Path:
+        return self.state / "stack.json"
+
+    def config(self) -> dict:
+        """Ports and secrets: chosen on the first call, then read back so they never change."""
+        if self.config_file.exists():
+            return json.loads(self.config_file.read_text())
+        cfg = {
+            "spark_master_port": _free_port(),
+            "spark_master_ui_port": _free_port(),
+            "spark_worker_ui_port": _free_port(),
+            "postgres_port": _free_port(),
+            "postgres_password": secrets.token_hex(12),
+            "postgres_superuser_password": secrets.token_hex(12),
+            "s3_port": _free_port(),
+            "mirror_port": _free_port(),
+            "airflow_api_port": _free_port(),
+            "airflow_admin_password": secrets.token_hex(8),
+            "spark_worker_cores": int(os.environ.get("MLRECS_SPARK_WORKER_CORES") or os.cpu_count() or 2),
+            "spark_worker_memory": os.environ.get("MLRECS_SPARK_WORKER_MEMORY") or "8g",
+        }
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(json.dumps(cfg, indent=2))
+        self.config_file.chmod(0o600)
+        return cfg
+
+    # -- connection details shared by Airflow, tests and `make` ------------------------------
+    def spark_master_url(self) -> str:
+        return f"spark://{HOST}:{self.config()['spark_master_port']}"
+
+    def postgres_dsn(self, database: str = PG_DATABASE) -> str:
+        cfg = self.config()
+        return f"postgresql://{PG_USER}:{cfg['postgres_password']}@{HOST}:{cfg['postgres_port']}/{database}"
+
+    def s3_endpoint(self) -> str:
+        return f"http://{HOST}:{self.config()['s3_port']}"
+
+    def mirror_url(self) -> str | None:
+        if not self.mirror_dir():
+            return None
+        return f"http://{HOST}:{self.config()['mirror_port']}"
+
+    def mirror_dir(self) -> Path | None:
+        """The MovieLens archives served in place of GroupLens (the shared data folder)."""
+        configured = os.environ.get("MLRECS_MIRROR_DIR")
+        path = Path(configured) if configured else self.settings.project_root.parent / "shared" / "data"
+        return path if path.is_dir() else None
+
+    def environment(self) -> dict[str, str]:
+        """Everything a process needs to use the stack: Airflow config and connections."""
+        cfg = self.config()
+        root = self.settings.project_root
+        venv_bin = str(Path(sys.executable).parent)
+        aws_extra = {"endpoint_url": self.s3_endpoint(), "region_name": "us-east-1"}
+        env = {
+            "MLRECS_PROJECT_ROOT": str(root),
+            "MLRECS_STATE_DIR": str(self.state),
+            "MLRECS_S3_BUCKET": BUCKET,
+            "AIRFLOW_HOME": str(self.state / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres_dsn(AIRFLOW_DATABASE).replace(
+                "postgresql://", "postgresql+psycopg2://", 1
+            ),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.state / "airflow" / "logs"),
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(cfg["airflow_api_port"]),
+            "AIRFLOW__API__BASE_URL": f"http://{HOST}:{cfg['airflow_api_port']}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{cfg['airflow_api_port']}/execution/",
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
+                {
+                    "conn_type": "spark",
+                    "host": f"spark://{HOST}",
+                    "port": cfg["spark_master_port"],
+                    "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
+                }
+            ),
+            "AIRFLOW_CONN_POSTGRES_DEFAULT": self.postgres_dsn(),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {"conn_type": "aws", "login": "mlrecs", "password": "mlrecs-secret", "extra": aws_extra}
+            ),
+            # for boto3/pyarrow used outside Airflow (tests, the Spark driver)
+            "AWS_ACCESS_KEY_ID": "mlrecs",
+            "AWS_SECRET_ACCESS_KEY": "mlrecs-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint(),
+            "SPARK_LOCAL_IP": HOST,
+            "PYSPARK_PYTHON": sys.executable,
+            "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+        }
+        mirror = self.mirror_url()
+        if mirror and not os.environ.get("MLRECS_BASE_URL"):
+            env["MLRECS_BASE_URL"] = mirror
+        return env
+
+    # -- process bookkeeping ---------------------------------------------------------------
+    def _pid_file(self, name: str) -> Path:
+        return self.state / "run" / f"{name}.pid"
+
+    def _log_file(self, name: str) -> Path:
+        return self.state / "logs" / f"{name}.log"
+
+    def running_pid(self, name: str, marker: str) -> int | None:
+        """The recorded pid of `name`, if that process is alive and is still ours."""
+        pid_file = self._pid_file(name)
+        if not pid_file.exists():
+            return None
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (ValueError, FileNotFoundError, ProcessLookupError):
+            return None
+        return pid if marker in cmdline else None
+
+    def _spawn(self, name: str, argv: list[str], env: dict | None = None, user: str | None = None) -> int:
+        self._log_file(name).parent.mkdir(parents=True, exist_ok=True)
+        self._pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+        log = open(self._log_file(name), "ab")
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,  # survives the shell that ran `make up`
+            user=user,
+            cwd=self.state,
+        )
+        self._pid_file(name).write_text(str(proc.pid))
+        return proc.pid
+
+    def _wait(self, what: str, ready: Callable[[], bool], name: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.5)
+        tail = ""
+        if self._log_file(name).exists():
+            tail = "\n".join(self._log_file(name).read_text(errors="replace").splitlines()[-20:])
+        raise StackError(f"{what} did not become ready within {timeout:.0f}s; log {self._log_file(name)}:\n{tail}")
+
+    # -- services --------------------------------------------------------------------------
+    def _spark_env(self) -> dict:
+        import pyspark
+
+        home = Path(pyspark.__file__).parent
+        return {
+            "SPARK_HOME": str(home),
+            "SPARK_LOCAL_IP": HOST,
+            "SPARK_LOG_DIR": str(self.state / "logs"),
+            "SPARK_WORKER_DIR": str(self.state / "spark" / "work"),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+
+    def _spark_class(self) -> str:
+        return str(Path(self._spark_env()["SPARK_HOME"]) / "bin" / "spark-class")
+
+    def _master_json(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self.config()['spark_master_ui_port']}/json/", timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def start_spark(self) -> None:
+        cfg = self.config()
+        if not self.running_pid("spark-master", "deploy.master.Master"):
+            self._spawn(
+                "spark-master",
+                [self._spark_class(), "org.apache.spark.deploy.master.Master", "--host", HOST,
+                 "--port", str(cfg["spark_master_port"]), "--webui-port", str(cfg["spark_master_ui_port"])],
+                env=self._spark_env(),
+            )
+            self._wait("Spark master", lambda: self._master_json() is not None, "spark-master")
+        if not self.running_pid("spark-worker", "deploy.worker.Worker"):
+            (self.state / "spark" / "work").mkdir(parents=True, exist_ok=True)
+            self._spawn(
+                "spark-worker",
+                [self._spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", HOST,
+                 "--cores", str(cfg["spark_worker_cores"]), "--memory", cfg["spark_worker_memory"],
+                 "--webui-port", str(cfg["spark_worker_ui_port"]),
+                 "--work-dir", str(self.state / "spark" / "work"), self.spark_master_url()],
+                env=self._spark_env(),
+            )
+        self._wait(
+            "Spark worker registration",
+            lambda: bool((self._master_json() or {}).get("aliveworkers")),
+            "spark-worker",
+        )
+
+    def _pg_user(self) -> str | None:
+        """PostgreSQL refuses to run as root; as root, run it as the `postgres` system user."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise StackError("running as root, but there is no 'postgres' user to run PostgreSQL as") from None
+        return "postgres"
+
+    def start_postgres(self) -> None:
+        cfg = self.config()
+        pg_bin = postgres_bin_dir()
+        data = self.state / "postgres" / "data"
+        sockets = self.state / "postgres" / "run"
+        user = self._pg_user()
+        if not (data / "PG_VERSION").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            sockets.mkdir(parents=True, exist_ok=True)
+            pwfile = self.state / "postgres" / "superuser.pw"
+            pwfile.write_text(cfg["postgres_superuser_password"])
+            if user:
+                for path in (data.parent, data, sockets, pwfile):
+                    shutil.chown(path, user, user)
+            subprocess.run(
+                [str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", f"--pwfile={pwfile}",
+                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"],
+                check=True, capture_output=True, user=user,
+            )
+            pwfile.unlink()
+        if not self.running_pid("postgres", str(data)):
+            # a postmaster.pid left by a killed server would block the start
+            stale = data / "postmaster.pid"
+            if stale.exists() and not _port_open(cfg["postgres_port"]):
+                stale.unlink()
+            self._spawn(
+                "postgres",
+                [str(pg_bin / "postgres"), "-D", str(data), "-p", str(cfg["postgres_port"]),
+                 "-h", HOST, "-k", str(sockets)],
+                user=user,
+            )
+            self._wait("PostgreSQL", lambda: _port_open(cfg["postgres_port"]) and self._pg_ready(), "postgres")
+        self._bootstrap_postgres()
+
+    def _superuser_connect(self):
+        import psycopg
+
+        return psycopg.connect(
+            host=str(self.state / "postgres" / "run"), port=self.config()["postgres_port"],
+            user="postgres", dbname="postgres", autocommit=True, connect_timeout=3,
+        )
+
+    def _pg_ready(self) -> bool:
+        try:
+            with self._superuser_connect():
+                return True
+        except Exception:
+            return False
+
+    def _bootstrap_postgres(self) -> None:
+        from psycopg import sql
+
+        password = self.config()["postgres_password"]
+        with self._superuser_connect() as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_USER,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(PG_USER), sql.Literal(password))
+            )
+            for database in (PG_DATABASE, AIRFLOW_DATABASE):
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(PG_USER))
+                    )
+
+    def start_s3(self) -> None:
+        port = self.config()["s3_port"]
+        if not self.running_pid("s3", "moto_server"):
+            moto = str(Path(sys.executable).parent / "moto_server")
+            self._spawn("s3", [moto, "-H", HOST, "-p", str(port)])
+            self._wait("S3 endpoint (moto)", lambda: _port_open(port), "s3")
+        self._create_bucket()
+
+    def s3_client(self):
+        import boto3
+
+        env = self.environment()
+        return boto3.client(
+            "s3", endpoint_url=self.s3_endpoint(), region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def _create_bucket(self) -> None:
+        client = self.s3_client()
+        names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if BUCKET not in names:
+            client.create_bucket(Bucket=BUCKET)
+
+    def start_mirror(self) -> None:
+        directory = self.mirror_dir()
+        port = self.config()["mirror_port"]
+        if directory is None or self.running_pid("mirror", "http.server"):
+            return
+        self._spawn("mirror", [sys.executable, "-m", "http.server", "--bind", HOST, "--directory", str(directory), str(port)])
+        self._wait("MovieLens mirror", lambda: _port_open(port), "mirror")
+
+    def migrate_airflow(self) -> None:
+        env = {**os.environ, **self.environment()}
+        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        result = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True)
+        self._log_file("airflow-migrate").parent.mkdir(parents=True, exist_ok=True)
+        self._log_file("airflow-migrate").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise StackError(f"airflow db migrate failed; see {self._log_file('airflow-migrate')}:\n{result.stderr[-2000:]}")
+
+    # -- whole stack -----------------------------------------------------------------------
+    SERVICES = {
+        "spark-master": "deploy.master.Master",
+        "spark-worker": "deploy.worker.Worker",
+        "postgres": "postgres",
+        "s3": "moto_server",
+        "mirror": "http.server",
+    }
+
+    def up(self, airflow: bool = True) -> None:
+        problems = check_prerequisites()
+        if problems:
+            raise StackError("cannot start the local stack:\n  - " + "\n  - ".join(problems))
+        self.config()
+        self.start_postgres()
+        self.start_s3()
+        self.start_mirror()
+        self.start_spark()
+        if airflow:
+            self.migrate_airflow()
+
+    def down(self) -> list[str]:
+        stopped = []
+        # workers before the master, so the worker does not spin trying to reconnect
+        for name in ["spark-worker", "spark-master", "mirror", "s3", "postgres"]:
+            pid = self.running_pid(name, self.SERVICES[name])
+            if pid is None:
+                self._pid_file(name).unlink(missing_ok=True)
+                continue
+            # SIGINT is PostgreSQL's "fast shutdown"; everything else takes SIGTERM
+            os.kill(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+                time.sleep(0.2)
+            if Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+                os.killpg(pid, signal.SIGKILL) if _is_group_leader(pid) else os.kill(pid, signal.SIGKILL)
+            self._pid_file(name).unlink(missing_ok=True)
+            stopped.append(name)
+        return stopped
+
+    def status(self) -> dict[str, int | None]:
+        return {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def _is_group_leader(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m movielens_recs.devstack", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("--no-airflow", action="store_true", help="up: skip the Airflow metadata DB migration")
+    args = parser.parse_args(argv)
+    stack = Stack(Settings.from_env())
+    try:
+        if args.command == "up":
+            stack.up(airflow=not args.no_airflow)
+            cfg = stack.config()
+            print(f"Spark master   {stack.spark_master_url()}  (UI http://{HOST}:{cfg['spark_master_ui_port']})")
+            print(f"PostgreSQL     {HOST}:{cfg['postgres_port']}  databases {PG_DATABASE}, {AIRFLOW_DATABASE}")
+            print(f"S3 (moto)      {stack.s3_endpoint()}  bucket {BUCKET}")
+            if stack.mirror_url():
+                print(f"MovieLens      {stack.mirror_url()}  (serving {stack.mirror_dir()})")
+            print(f"Airflow home   {stack.environment()['AIRFLOW_HOME']}")
+        elif args.command == "down":
+            stopped = stack.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif args.command == "status":
+            for name, pid in stack.status().items():
+                print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
+        elif args.command == "env":
+            for key, value in stack.environment().items():
+                print(f"export {key}={_shell_quote(value)}")
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

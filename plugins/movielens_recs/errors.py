@@ -1,0 +1,41 @@
+"""Errors that name a problem with the pipeline's input.
+
+Each carries a message meant for the person reading the task log, so it says what was wrong
+and where, not only that something failed.
+"""
+
+
+class PipelineInputError(Exception):
+    """Bad input: retrying will not help, the data or its source must be fixed."""
+
+
+class DownloadError(PipelineInputError):
+    """The archive or its checksum could not be fetched."""
+
+
+class MissingChecksumError(DownloadError):
+    """No checksum is published beside the archive, so it cannot be verified."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """The archive's MD5 differs from the published one: corrupt or tampered."""
+
+
+class TruncatedDownloadError(DownloadError):
+    """Fewer bytes arrived than the server announced."""
+
+
+class UnsafeArchiveError(PipelineInputError):
+    """An archive entry would escape the extraction folder or blow up in size."""
+
+
+class CorruptArchiveError(PipelineInputError):
+    """The archive cannot be read as a zip file."""
+
+
+class SchemaError(PipelineInputError):
+    """A MovieLens file does not have the columns or types its layout requires."""
+
+
+class DataValidationError(PipelineInputError):
+    """The snapshot broke one or more Great Expectations expectations."""

@@ -1,0 +1,1 @@
+"""Great Expectations validation of snapshots, with suites kept as files in `expectations/`."""
