@@ -1,0 +1,25 @@
+"""Read the stack's Airflow connections into the plain objects the core modules take."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook
+
+from movielens_recs.lake.filesystem import S3Options, is_s3
+
+AWS_CONN_ID = "aws_default"
+
+
+def s3_options(conn_id: str = AWS_CONN_ID) -> S3Options:
+    conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson
+    return S3Options(
+        endpoint_url=extra.get("endpoint_url"),
+        access_key=conn.login or None,
+        secret_key=conn.password or None,
+        region=extra.get("region_name"),
+    )
+
+
+def lake_s3_options(lake_uri: str) -> S3Options | None:
+    """S3 credentials for the lake, only looked up when the lake is on S3."""
+    return s3_options() if is_s3(lake_uri) else None
