@@ -72,6 +72,7 @@ def snapshot(settings: Settings, store: SnapshotStore, dataset: str, md5: str) -
                 workdir / "unpacked",
                 max_total_bytes=settings.max_uncompressed_bytes,
                 max_ratio=settings.max_compression_ratio,
+                label=f"{dataset}.zip",
             )
             files = locate(root)
             log.info("reading %s layout: %s, %s", files.layout, files.ratings.name, files.movies.name)

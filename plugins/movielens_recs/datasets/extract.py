@@ -24,23 +24,24 @@ _CHUNK = 1 << 20
 _RATIO_MIN_BYTES = 1 << 20
 
 
-def _check_entry(info: zipfile.ZipInfo, archive: Path, max_ratio: float) -> None:
+def _check_entry(info: zipfile.ZipInfo, label: str, max_ratio: float) -> None:
     name = info.filename
     mode = info.external_attr >> 16
     if name.startswith(("/", "\\")) or PurePosixPath(name).is_absolute() or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(f"{archive.name}: refused entry {name!r}: absolute path")
+        raise UnsafeArchiveError(f"{label}: refused entry {name!r}: absolute path")
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if ".." in parts:
-        raise UnsafeArchiveError(f"{archive.name}: refused entry {name!r}: '..' path component")
+        raise UnsafeArchiveError(f"{label}: refused entry {name!r}: '..' path component")
     if stat.S_ISLNK(mode):
-        raise UnsafeArchiveError(f"{archive.name}: refused entry {name!r}: symbolic link")
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise UnsafeArchiveError(f"{archive.name}: refused entry {name!r}: not a regular file")
+        raise UnsafeArchiveError(f"{label}: refused entry {name!r}: symbolic link")
+    # zip writers that record no file type (Python's writestr) leave the type bits zero
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafeArchiveError(f"{label}: refused entry {name!r}: not a regular file")
     if info.file_size >= _RATIO_MIN_BYTES:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > max_ratio:
             raise UnsafeArchiveError(
-                f"{archive.name}: refused entry {name!r}: compression ratio {ratio:.0f}:1 "
+                f"{label}: refused entry {name!r}: compression ratio {ratio:.0f}:1 "
                 f"exceeds {max_ratio:.0f}:1 (zip bomb?)"
             )
 
@@ -50,26 +51,31 @@ def safe_extract(
     destination: Path,
     max_total_bytes: int,
     max_ratio: float,
+    label: str | None = None,
 ) -> Path:
-    """Unpack `archive` into `destination` (which must not exist yet) and return it."""
+    """Unpack `archive` into `destination` (which must not exist yet) and return it.
+
+    `label` names the archive in error messages (the cached file is named by its MD5).
+    """
     archive = Path(archive)
+    label = label or archive.name
     destination = Path(destination)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, EOFError) as exc:
-        raise CorruptArchiveError(f"{archive.name} is not a readable zip archive: {exc}") from exc
+        raise CorruptArchiveError(f"{label} is not a readable zip archive: {exc}") from exc
 
     with zf:
         infos = zf.infolist()
         if not infos:
-            raise CorruptArchiveError(f"{archive.name} is empty")
+            raise CorruptArchiveError(f"{label} is empty")
         announced = 0
         for info in infos:
-            _check_entry(info, archive, max_ratio)
+            _check_entry(info, label, max_ratio)
             announced += info.file_size
         if announced > max_total_bytes:
             raise UnsafeArchiveError(
-                f"{archive.name}: refused: entries would unpack to {announced} bytes, over the "
+                f"{label}: refused: entries would unpack to {announced} bytes, over the "
                 f"limit of {max_total_bytes} (MLRECS_MAX_UNCOMPRESSED_BYTES)"
             )
 
@@ -91,13 +97,13 @@ def safe_extract(
                             written += len(chunk)
                             if entry_bytes > info.file_size or written > max_total_bytes:
                                 raise UnsafeArchiveError(
-                                    f"{archive.name}: refused entry {info.filename!r}: it unpacks "
+                                    f"{label}: refused entry {info.filename!r}: it unpacks "
                                     f"to more than its header announces (zip bomb?)"
                                 )
                             dst.write(chunk)
                 except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
                     raise CorruptArchiveError(
-                        f"{archive.name}: entry {info.filename!r} is corrupt or truncated: {exc}"
+                        f"{label}: entry {info.filename!r} is corrupt or truncated: {exc}"
                     ) from exc
             os.replace(staging, destination)
         except BaseException:

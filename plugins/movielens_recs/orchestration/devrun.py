@@ -1,0 +1,129 @@
+"""Run the daily DAG once on the local stack and print what it did (`make run`).
+
+Uses the real Airflow (`airflow dags test`, which runs every task for real against the stack's
+metadata DB), then reads the run's task states and results back from that DB.
+
+    python -m movielens_recs.orchestration.devrun [--dataset ml-latest-small] [--date 2026-11-20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from movielens_recs.config import DEFAULT_DATASET, Settings
+
+DAG_ID = "movielens_recommendations"
+
+
+def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = None) -> int:
+    """`airflow dags test`: returns its exit code, its whole output goes to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    with open(log_path, "wb") as log:
+        return subprocess.run(
+            [airflow, "dags", "test", DAG_ID, logical_date, "-c", json.dumps(conf)],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        ).returncode
+
+
+def latest_run() -> dict:
+    """The most recent run of the DAG: its state, each task's state, and the tasks' results."""
+    from sqlalchemy import select
+
+    from airflow.models import DagRun, TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == DAG_ID).order_by(DagRun.id.desc()).limit(1)
+        ).first()
+        if run is None:
+            raise LookupError(f"no run of {DAG_ID} found")
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id)
+        ).all()
+        xcoms = session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, key="return_value")
+        ).all()
+        # `dags test` sets the run's start to its logical date, so time the run by its tasks
+        starts = [ti.start_date for ti in tis if ti.start_date]
+        ends = [ti.end_date for ti in tis if ti.end_date]
+        return {
+            "run_id": run.run_id,
+            "state": str(run.state),
+            "conf": run.conf,
+            "duration": (max(ends) - min(starts)).total_seconds() if starts and ends else None,
+            "tasks": {
+                ti.task_id: {
+                    "state": str(ti.state),
+                    "duration": ti.duration,
+                }
+                for ti in sorted(tis, key=lambda t: t.start_date or t.queued_dttm or run.start_date)
+            },
+            "results": {x.task_id: XComModel.deserialize_value(x) for x in xcoms},
+        }
+
+
+def _failure_lines(log_path: Path, limit: int = 25) -> list[str]:
+    """The lines of the run log that say what went wrong, without Airflow's log decoration."""
+    wanted = ("Error:", "expectation(s) failed", "  - ", "Data Docs:", "refused", "Exception:")
+    lines = []
+    for raw in log_path.read_text(errors="replace").splitlines():
+        if any(w in raw for w in wanted) and "Traceback" not in raw:
+            text = raw.split("[airflow.task.hooks", 1)[0].strip()
+            if text not in lines:
+                lines.append(text)
+    return lines[-limit:]
+
+
+def format_summary(run: dict, log_path: Path) -> str:
+    out = [f"DAG {DAG_ID}, run {run['run_id']}: {run['state'].upper()}"
+           + (f" in {run['duration']:.0f} s" if run["duration"] else "")]
+    out.append("  tasks:")
+    for task_id, ti in run["tasks"].items():
+        took = f"{ti['duration']:.1f} s" if ti["duration"] is not None else ""
+        out.append(f"    {task_id:20} {ti['state']:10} {took}")
+    ready = run["results"].get("snapshot_ready") or run["results"].get("snapshot")
+    if ready:
+        out.append(f"  snapshot {ready['dataset']} / {ready['snapshot_id']} ({'reused' if ready.get('reused') else 'written'})")
+        out.append(f"    ratings {ready['ratings_rows']:,}   movies {ready['movies_rows']:,}")
+        out.append(f"    at {ready['ratings_uri'].rsplit('/ratings', 1)[0]}")
+        validation = ready.get("validation")
+        if validation:
+            stats = validation.get("statistics", {})
+            parts = [f"{name} {s['successful_expectations']}/{s['evaluated_expectations']}" for name, s in stats.items()]
+            out.append(f"  validation: {'PASSED' if validation['success'] else 'FAILED'} ({', '.join(parts)})")
+            if validation.get("data_docs_index"):
+                out.append(f"    Data Docs: {validation['data_docs_index']}")
+    if run["state"] != "success":
+        out.append("  what went wrong:")
+        out += [f"    {line}" for line in _failure_lines(log_path)]
+    out.append(f"  full log: {log_path}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=os.environ.get("DATASET") or DEFAULT_DATASET)
+    parser.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat(),
+                        help="logical date of the run (default: yesterday)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    log_path = settings.state_dir / "logs" / f"dag-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
+    code = run_dag(args.date, {"dataset": args.dataset}, log_path)
+    run = latest_run()
+    print(format_summary(run, log_path))
+    return 0 if code == 0 and run["state"] == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

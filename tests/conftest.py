@@ -1,0 +1,144 @@
+"""Shared fixtures. Tiers by folder: unit (no services), integration (the real local stack),
+e2e (the real Airflow running the DAG on the stack)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from movielens_recs.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if tier in ("integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+# -- a local HTTP server standing in for files.grouplens.org -------------------------------
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    truncate_to: dict[str, int] = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        name = self.path.lstrip("/")
+        cut = self.truncate_to.get(name)
+        if cut is None:
+            return super().do_GET()
+        data = (Path(self.directory) / name).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))  # announce all, send less
+        self.end_headers()
+        self.wfile.write(data[:cut])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+class DatasetServer:
+    """Serves a folder on 127.0.0.1; `truncate(name, n)` makes it cut that file after n bytes."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        handler = type("Handler", (_Handler,), {"truncate_to": {}})
+        self._handler = handler
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a, **k: handler(*a, directory=str(self.directory), **k)
+        )
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def truncate(self, name: str, size: int) -> None:
+        self._handler.truncate_to[name] = size
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def dataset_server(tmp_path):
+    """An empty served folder: tests put archives (and their .md5) into `server.directory`."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with DatasetServer(folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def movielens_server():
+    """The real ml-latest-small archive and its checksum, from ../shared/data."""
+    if not (SHARED_DATA / "ml-latest-small.zip").exists():
+        pytest.fail(f"{SHARED_DATA}/ml-latest-small.zip is missing: clone the project beside shared/")
+    with DatasetServer(SHARED_DATA) as server:
+        yield server
+
+
+def write_md5(archive: Path, form: str = "bsd") -> Path:
+    digest = hashlib.md5(archive.read_bytes()).hexdigest()
+    line = f"MD5 ({archive.name}) = {digest}\n" if form == "bsd" else f"{digest}  {archive.name}\n"
+    target = archive.with_name(archive.name + ".md5")
+    target.write_text(line)
+    return target
+
+
+@pytest.fixture
+def settings_factory(tmp_path):
+    """Settings whose lake, downloads and reports live in this test's tmp folder."""
+
+    def make(base_url: str = "http://127.0.0.1:9", **overrides) -> Settings:
+        env = {
+            "MLRECS_STATE_DIR": str(tmp_path / "state"),
+            "MLRECS_BASE_URL": base_url,
+            "MLRECS_LAKE_URI": str(tmp_path / "lake"),
+            "MLRECS_HTTP_RETRIES": "0",
+            "MLRECS_HTTP_READ_TIMEOUT": "10",
+            **{k: str(v) for k, v in overrides.items()},
+        }
+        return Settings.from_env(env)
+
+    return make
+
+
+# -- the local stack ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def stack():
+    """The real local stack; started here if it is not running, and then stopped at the end."""
+    from movielens_recs.devstack import Stack
+
+    stack = Stack(Settings.from_env())
+    was_running = all(stack.status().values())
+    stack.up()
+    yield stack
+    if not was_running and not os.environ.get("MLRECS_KEEP_STACK"):
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack) -> dict[str, str]:
+    return {**os.environ, **stack.environment()}
+
+
+@pytest.fixture
+def copy_shared(tmp_path):
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copy(SHARED_DATA / name, target)
+        return target
+
+    return copy
