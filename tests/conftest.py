@@ -17,6 +17,10 @@ from movielens_recs.config import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# Importing Airflow in the tests must never touch ~/airflow or load the example DAGs.
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "airflow-tests"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -57,7 +61,7 @@ class DatasetServer:
             ("127.0.0.1", 0), lambda *a, **k: handler(*a, directory=str(self.directory), **k)
         )
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def truncate(self, name: str, size: int) -> None:
         self._handler.truncate_to[name] = size

@@ -7,26 +7,10 @@ deploy mode come from the `spark_default` connection, as with any SparkSubmitOpe
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from movielens_recs.config import Settings
-from movielens_recs.orchestration.packaging import build_py_files
-
-
-def spark_conf(settings: Settings) -> dict[str, str]:
-    conf = {
-        "spark.executor.cores": str(settings.spark_executor_cores),
-        # the driver runs on the Airflow worker in client mode; executors use the same interpreter
-        # unless the cluster sets its own
-        "spark.pyspark.python": settings.spark_conf.get("spark.pyspark.python", sys.executable),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.ui.showConsoleProgress": "false",
-    }
-    conf.update(settings.spark_conf)
-    return conf
+from movielens_recs.spark_submit import build_py_files, job_path, spark_conf
 
 
 class ProjectSparkSubmitOperator(SparkSubmitOperator):
@@ -39,13 +23,10 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
         kwargs.setdefault("driver_memory", settings.spark_driver_memory)
         kwargs.setdefault("executor_memory", settings.spark_executor_memory)
         kwargs.setdefault("conf", spark_conf(settings))
-        super().__init__(application=str(settings.project_root / "spark_jobs" / f"{job}.py"), **kwargs)
+        super().__init__(application=str(job_path(settings, job)), **kwargs)
 
     def execute(self, context):
         settings = Settings.from_env()
         self.py_files = str(build_py_files(settings.state_dir / "build"))
         return super().execute(context)
 
-
-def job_path(job: str) -> Path:
-    return Settings.from_env().project_root / "spark_jobs" / f"{job}.py"

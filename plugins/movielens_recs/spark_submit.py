@@ -1,0 +1,87 @@
+"""How the pipeline's Spark jobs are submitted: settings, the code they ship, the command.
+
+Kept free of Airflow so that the DAG's operator, the tests and the benchmark submit jobs with
+the same settings. The project's code ships with --py-files as a zip built from the package as
+it is at submit time, named by its content hash, so that every job runs the code of its own
+run and unchanged code is zipped only once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import movielens_recs
+from movielens_recs.config import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    conf = {
+        "spark.executor.cores": str(settings.spark_executor_cores),
+        # In client mode the driver runs on the Airflow worker; executors use the same
+        # interpreter unless the cluster's settings say otherwise.
+        "spark.pyspark.python": sys.executable,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        # Spark's default of 200 shuffle partitions is for large clusters; on a few cores it
+        # spends its time scheduling empty tasks. Adaptive execution coalesces further.
+        "spark.sql.shuffle.partitions": str(max(4, 4 * settings.spark_executor_cores)),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.warehouse.dir": str(settings.state_dir / "spark" / "warehouse"),
+    }
+    conf.update(settings.spark_conf)
+    return conf
+
+
+PACKAGE_DIR = Path(movielens_recs.__file__).resolve().parent
+# The Airflow glue is not needed on the cluster, and importing it there would fail.
+_EXCLUDED_DIRS = {"__pycache__", "orchestration"}
+
+
+def _package_files() -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(PACKAGE_DIR):
+        dirnames[:] = sorted(d for d in dirnames if d not in _EXCLUDED_DIRS)
+        files += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".py")]
+    return files
+
+
+def build_py_files(build_dir: Path) -> Path:
+    files = _package_files()
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        digest.update(path.read_bytes())
+    target = Path(build_dir) / f"movielens_recs-{digest.hexdigest()[:12]}.zip"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, Path("movielens_recs") / path.relative_to(PACKAGE_DIR))
+    os.replace(tmp, target)
+    return target
+
+
+def job_path(settings: Settings, job: str) -> Path:
+    return settings.project_root / "spark_jobs" / f"{job}.py"
+
+
+def spark_submit_argv(settings: Settings, master: str, job: str, args: list[str]) -> list[str]:
+    """The spark-submit command line the DAG's operator builds, for use outside Airflow."""
+    argv = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master", master,
+        "--deploy-mode", "client",
+        "--name", f"movielens-{job}",
+        "--driver-memory", settings.spark_driver_memory,
+        "--executor-memory", settings.spark_executor_memory,
+        "--py-files", str(build_py_files(settings.state_dir / "build")),
+    ]
+    for key, value in spark_conf(settings).items():
+        argv += ["--conf", f"{key}={value}"]
+    return argv + [str(job_path(settings, job)), *args]

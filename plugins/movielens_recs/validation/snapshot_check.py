@@ -1,0 +1,54 @@
+"""Validate one snapshot attempt on Spark and write the report: the body of the validation job.
+
+Lives in the package (not in spark_jobs/) so that tests can run it on a shared SparkSession.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from movielens_recs.datasets.catalog import dataset_spec
+from movielens_recs.lake.filesystem import resolve
+from movielens_recs.validation.frames import build_frames
+from movielens_recs.validation.runner import ValidationReport, validate_frames
+from movielens_recs.validation.suites import load_suites, suites_fingerprint
+
+
+def validate_snapshot(
+    spark,
+    *,
+    dataset: str,
+    snapshot_id: str,
+    data_dir: str,
+    ratings_uri: str,
+    movies_uri: str,
+    expectations_dir: Path,
+    report_uri: str,
+    data_docs_dir: Path | None = None,
+    fingerprint: str | None = None,
+) -> tuple[ValidationReport, dict]:
+    """Returns the report and the JSON payload written to `report_uri`, pass or fail."""
+    ratings = spark.read.parquet(ratings_uri)
+    movies = spark.read.parquet(movies_uri)
+    report = validate_frames(
+        build_frames(ratings, movies),
+        load_suites(Path(expectations_dir)),
+        dataset_spec(dataset).expectation_parameters(),
+        data_docs_dir=Path(data_docs_dir) if data_docs_dir else None,
+        engine="spark",
+    )
+    payload = {
+        **report.to_dict(),
+        "dataset": dataset,
+        "snapshot_id": snapshot_id,
+        "data_dir": data_dir,
+        "suites_fingerprint": fingerprint or suites_fingerprint(Path(expectations_dir)),
+        "validated_at": datetime.now(timezone.utc).isoformat(),
+    }
+    fs, path = resolve(report_uri)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as fh:
+        fh.write(json.dumps(payload, indent=2).encode())
+    return report, payload
