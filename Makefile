@@ -10,7 +10,7 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: help install prereqs up down status env run test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
@@ -65,3 +65,10 @@ test-e2e: prereqs
 
 clean: down
 	rm -rf .local
+
+# Re-resolve requirements.lock after changing pyproject.toml's dependencies.
+UV_VERSION := 0.13.9
+lock: install
+	@$(PY) -m pip install -q uv==$(UV_VERSION) 2>/dev/null
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --overrides constraints-overrides.txt -o requirements.lock

@@ -14,7 +14,7 @@ from movielens_recs.config import DEFAULT_DATASET, Settings
 from movielens_recs.datasets.catalog import known_datasets
 from movielens_recs.orchestration import tasks
 from movielens_recs.orchestration.notify import on_failure
-from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator
+from movielens_recs.orchestration.spark import ValidateSnapshotOperator
 
 def _snap(key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='snapshot')['" + key + "'] }}"
@@ -60,9 +60,9 @@ def movielens_recommendations():
         return tasks.choose_validation(snap, "validate", "snapshot_ready")
 
     settings = Settings.from_env()
-    validate = ProjectSparkSubmitOperator(
+    validate = ValidateSnapshotOperator(
         task_id="validate",
-        job="validate_snapshot",
+        report_uri=_snap("report_uri"),
         execution_timeout=timedelta(minutes=60),
         application_args=[
             "--dataset", _snap("dataset"),

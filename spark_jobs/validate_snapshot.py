@@ -17,9 +17,6 @@ import argparse
 import logging
 import sys
 
-EXIT_VALIDATION_FAILED = 3
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Validate a MovieLens snapshot with Great Expectations")
     parser.add_argument("--dataset", required=True)
@@ -42,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import SparkSession
 
+    from movielens_recs.errors import EXIT_BAD_INPUT
     from movielens_recs.validation.snapshot_check import validate_snapshot
 
     spark = SparkSession.builder.appName(f"validate-{args.dataset}-{args.snapshot_id[:8]}").getOrCreate()
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     print(report.message(f"snapshot {args.dataset}/{args.snapshot_id}"), flush=True)
-    return 0 if report.success else EXIT_VALIDATION_FAILED
+    return 0 if report.success else EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ and where, not only that something failed.
 """
 
 
+# Exit code of a Spark job that rejected its input (failed validation, a failing model): the
+# orchestrator fails such a task at once instead of retrying it.
+EXIT_BAD_INPUT = 3
+
+
 class PipelineInputError(Exception):
     """Bad input: retrying will not help, the data or its source must be fixed."""
 

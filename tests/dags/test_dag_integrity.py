@@ -35,7 +35,7 @@ def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
 
 def test_validate_goes_through_spark_default(dagbag):
     task = dagbag.dags["movielens_recommendations"].get_task("validate")
-    assert type(task).__name__ == "ProjectSparkSubmitOperator"
+    assert type(task).__name__ == "ValidateSnapshotOperator"
     assert task._conn_id == "spark_default"
     assert task.application.endswith("spark_jobs/validate_snapshot.py")
 

@@ -13,13 +13,13 @@ import subprocess
 import pytest
 
 from movielens_recs import ingest
+from movielens_recs.errors import EXIT_BAD_INPUT
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.spark_submit import build_py_files, spark_conf, spark_submit_argv
 from movielens_recs.validation.snapshot_check import validate_snapshot
 from tests.conftest import write_md5
 from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files, zip_archive
 
-EXIT_VALIDATION_FAILED = 3
 RATING_OF_SEVEN = GOOD_RATINGS + [(4, 2, 7.0, 964982800)]
 
 
@@ -92,7 +92,7 @@ def test_job_fails_with_exit_code_and_message_under_spark_submit(stack, stack_en
     )
     proc = subprocess.run(argv, env=stack_env, capture_output=True, text=True, timeout=600)
     # spark-submit relays the Python driver's stdout and stderr together on its stdout
-    assert proc.returncode == EXIT_VALIDATION_FAILED, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == EXIT_BAD_INPUT, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "expect_column_values_to_be_in_set(rating) failed: 1 of 6 rows broke it, e.g. 7.0" in proc.stdout
     assert json.loads(report.read_text())["success"] is False
     assert not store.is_complete(snap["dataset"], snap["snapshot_id"])

@@ -115,13 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=os.environ.get("DATASET") or DEFAULT_DATASET)
     parser.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat(),
                         help="logical date of the run (default: yesterday)")
+    parser.add_argument("--json", action="store_true", help="print the run's states and results as JSON")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     log_path = settings.state_dir / "logs" / f"dag-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
+    if not args.json:
+        print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
     code = run_dag(args.date, {"dataset": args.dataset}, log_path)
     run = latest_run()
-    print(format_summary(run, log_path))
+    if args.json:
+        print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
+    else:
+        print(format_summary(run, log_path))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 

@@ -7,14 +7,27 @@ deploy mode come from the `spark_default` connection, as with any SparkSubmitOpe
 
 from __future__ import annotations
 
+import json
+import re
+
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from movielens_recs.config import Settings
+from movielens_recs.errors import EXIT_BAD_INPUT
+from movielens_recs.lake.filesystem import resolve
+from movielens_recs.orchestration.connections import lake_s3_options
 from movielens_recs.spark_submit import build_py_files, job_path, spark_conf
+
+_EXIT_CODE = re.compile(r"Error code is: (-?\d+)")
 
 
 class ProjectSparkSubmitOperator(SparkSubmitOperator):
-    """Submits a job from `spark_jobs/` with the `movielens_recs` package on its path."""
+    """Submits a job from `spark_jobs/` with the `movielens_recs` package on its path.
+
+    A job that exits with EXIT_BAD_INPUT rejected its input: the task fails at once, without
+    the retries meant for a flaky cluster, with `explain_bad_input()` as its error.
+    """
 
     def __init__(self, *, job: str, **kwargs):
         settings = Settings.from_env()
@@ -28,5 +41,37 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
     def execute(self, context):
         settings = Settings.from_env()
         self.py_files = str(build_py_files(settings.state_dir / "build"))
-        return super().execute(context)
+        try:
+            return super().execute(context)
+        except AirflowException as exc:
+            match = _EXIT_CODE.search(str(exc))
+            if match and int(match[1]) == EXIT_BAD_INPUT:
+                raise AirflowFailException(self.explain_bad_input(context)) from exc
+            raise
 
+    def explain_bad_input(self, context) -> str:
+        return f"{self.task_id}: the Spark job rejected its input (exit code {EXIT_BAD_INPUT}); see the log above"
+
+
+class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
+    """Runs spark_jobs/validate_snapshot.py; a failure's error lists every broken expectation."""
+
+    def __init__(self, *, report_uri: str, **kwargs):
+        super().__init__(job="validate_snapshot", **kwargs)
+        self.report_uri = report_uri
+
+    template_fields = (*ProjectSparkSubmitOperator.template_fields, "report_uri")
+
+    def explain_bad_input(self, context) -> str:
+        settings = Settings.from_env()
+        try:
+            fs, path = resolve(self.report_uri, lake_s3_options(settings.lake_uri))
+            with fs.open_input_stream(path) as fh:
+                report = json.loads(fh.read())
+        except Exception as exc:  # the report is a convenience; the log has the same lines
+            return f"snapshot failed validation (report {self.report_uri} unreadable: {exc})"
+        lines = [f"snapshot {report['dataset']}/{report['snapshot_id']} failed validation:"]
+        lines += [f"  - {failure['message']}" for failure in report["failures"]]
+        if report.get("data_docs_index"):
+            lines.append(f"  Data Docs: {report['data_docs_index']}")
+        return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""The daily DAG, run by the real Airflow (`airflow dags test`) on the local stack, downloading
+from a local HTTP server that stands in for GroupLens."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import write_md5
+from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
+
+
+def run_dag(env, dataset, logical_date):
+    proc = subprocess.run(
+        [sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--dataset", dataset, "--date", logical_date],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def dag_env(stack_env, tmp_path):
+    """The stack's connections, with this test's own lake, downloads and reports."""
+    return {
+        **stack_env,
+        "MLRECS_LAKE_URI": str(tmp_path / "lake"),
+        "MLRECS_DOWNLOAD_DIR": str(tmp_path / "downloads"),
+        "MLRECS_DATA_DOCS_DIR": str(tmp_path / "data_docs"),
+    }
+
+
+def _states(run):
+    return {task: ti["state"] for task, ti in run["tasks"].items()}
+
+
+def test_ml_latest_small_end_to_end_then_rerun_reuses_the_snapshot(dag_env, movielens_server, tmp_path):
+    env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
+    run = run_dag(env, "ml-latest-small", "2026-11-01")
+    assert run["state"] == "success", open(run["log"]).read()[-5000:]
+    assert _states(run) == {
+        "download": "success", "snapshot": "success", "validation_needed": "success",
+        "validate": "success", "snapshot_ready": "success",
+    }
+    ready = run["results"]["snapshot_ready"]
+    assert ready["snapshot_id"] == "91f91ad0f0846e764ddf79cf44a0cbe1"  # ../shared/data/ml-latest-small.zip.md5
+    assert (ready["ratings_rows"], ready["movies_rows"]) == (100_836, 9_742)
+    assert pq.read_table(ready["ratings_uri"]).num_rows == 100_836
+    assert pq.read_table(ready["movies_uri"]).num_rows == 9_742
+    assert ready["validation"]["success"] is True
+    assert (tmp_path / "lake" / "snapshots" / "ml-latest-small" / ready["snapshot_id"] / "_VALIDATED.json").exists()
+    assert (tmp_path / "data_docs" / "index.html").exists()
+
+    # the next day, the archive is unchanged: nothing is downloaded, parsed or validated again
+    again = run_dag(env, "ml-latest-small", "2026-11-02")
+    assert again["state"] == "success", open(again["log"]).read()[-5000:]
+    assert _states(again)["validate"] == "skipped"
+    assert again["results"]["download"]["reused_snapshot"] is True
+    assert again["results"]["snapshot_ready"]["data_dir"] == ready["data_dir"]
+
+
+def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset_server, tmp_path):
+    write_md5(zip_archive(dataset_server.directory / "ml-bad.zip", "ml-bad", csv_files(GOOD_RATINGS + [(4, 2, 7.0, 964982800)])))
+    env = {**dag_env, "MLRECS_BASE_URL": dataset_server.url}
+    run = run_dag(env, "ml-bad", "2026-11-03")
+    assert run["state"] == "failed"
+    states = _states(run)
+    assert states["validate"] == "failed"
+    assert states["snapshot_ready"] == "upstream_failed"
+    log = open(run["log"]).read()
+    assert "expect_column_values_to_be_in_set(rating) failed: 1 of 6 rows broke it" in log
+    # the task's own error (what the UI shows) names it too, and the notifier was called
+    assert "AirflowFailException: snapshot ml-bad/" in log and "failed validation:" in log
+    assert "movielens pipeline failure: dag=movielens_recommendations task=validate" in log
+    assert not list((tmp_path / "lake").rglob("_VALIDATED.json"))
