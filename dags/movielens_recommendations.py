@@ -1,7 +1,7 @@
-"""Daily MovieLens recommendations: download -> snapshot -> validate.
+"""Daily MovieLens recommendations: download -> snapshot -> validate -> train -> evaluate -> gate.
 
-This file only wires tasks; what they do lives in `plugins/movielens_recs`. Train, evaluate,
-gate, recommend and publish join this DAG as they are built.
+This file only wires tasks; what they do lives in `plugins/movielens_recs`. Recommend and
+publish join this DAG after the gate.
 """
 
 from __future__ import annotations
@@ -12,12 +12,23 @@ from airflow.sdk import Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
 from movielens_recs.datasets.catalog import known_datasets
-from movielens_recs.orchestration import tasks
+from movielens_recs.models.params import AlsParams
+from movielens_recs.orchestration import modeling, tasks
 from movielens_recs.orchestration.notify import on_failure
-from movielens_recs.orchestration.spark import ValidateSnapshotOperator
+from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator, ValidateSnapshotOperator
+
+ALS = AlsParams()
 
 def _snap(key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='snapshot')['" + key + "'] }}"
+
+
+def _model(key: str) -> str:
+    return "{{ ti.xcom_pull(task_ids='prepare_model')['" + key + "'] }}"
+
+
+def _model_param(key: str) -> str:
+    return "{{ ti.xcom_pull(task_ids='prepare_model')['params']['" + key + "'] }}"
 
 
 @dag(
@@ -43,6 +54,22 @@ def _snap(key: str) -> str:
             pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
             description=f"MovieLens release to fetch from MLRECS_BASE_URL, e.g. {', '.join(known_datasets())}",
         ),
+        "rank": Param(ALS.rank, type="integer", minimum=1, maximum=500, description="ALS latent factors"),
+        "max_iter": Param(ALS.max_iter, type="integer", minimum=1, maximum=100, description="ALS iterations"),
+        "reg_param": Param(ALS.reg_param, type="number", minimum=0, description="ALS regularization"),
+        "nonnegative": Param(ALS.nonnegative, type="boolean", description="non-negative factors"),
+        "blocks": Param(ALS.blocks, type="integer", minimum=1, maximum=1000, description="ALS user and item blocks"),
+        "seed": Param(ALS.seed, type="integer", description="seed of the split and of ALS"),
+        "split": Param(ALS.split, type="string", enum=["random", "time"],
+                       description="random (seeded) or time (most recent ratings held out)"),
+        "test_fraction": Param(ALS.test_fraction, type="number", exclusiveMinimum=0, exclusiveMaximum=1),
+        "k": Param(10, type="integer", minimum=1, maximum=100, description="k of the ranking metrics"),
+        "rmse_ceiling": Param(None, type=["null", "number"], minimum=0,
+                              description="gate: highest RMSE promoted (empty: the dataset's default)"),
+        "champion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
+                                    description="gate: how much worse than the champion's RMSE is tolerated"),
+        "require_beat_baseline": Param(True, type="boolean",
+                                       description="gate: NDCG@k must reach the popularity baseline's"),
     },
     doc_md=__doc__,
 )
@@ -81,10 +108,50 @@ def movielens_recommendations():
     def snapshot_ready(snap: dict) -> dict:
         return tasks.mark_validated(snap)
 
+    @task
+    def prepare_model(ready: dict, params=None, run_id=None, logical_date=None) -> dict:
+        return modeling.prepare_model(ready, params, run_id, logical_date)
+
+    train = ProjectSparkSubmitOperator(
+        task_id="train",
+        job="train_als",
+        execution_timeout=timedelta(hours=2),
+        application_args=[
+            "--ratings", _model("ratings_spark_uri"),
+            "--dataset", _model("dataset"),
+            "--snapshot-id", _model("snapshot_id"),
+            "--model-id", _model("model_id"),
+            "--model-uri", _model("model_uri"),
+            "--checkpoint-dir", _model("checkpoint_dir"),
+            *[arg for key in ALS.as_dict() for arg in ("--" + key.replace("_", "-"), _model_param(key))],
+        ],
+    )
+
+    evaluate = ProjectSparkSubmitOperator(
+        task_id="evaluate",
+        job="evaluate_als",
+        execution_timeout=timedelta(hours=1),
+        application_args=[
+            "--model-id", _model("model_id"),
+            "--model-uri", _model("model_uri"),
+            "--k", _model("k"),
+            "--champion-model-id", _model("champion_id"),
+            "--champion-model-uri", _model("champion_uri"),
+        ],
+    )
+
+    @task.short_circuit
+    def gate(prepared: dict, params=None, **context) -> bool:
+        """Promotes or rejects; a rejection skips everything after it (nothing is published)."""
+        return modeling.run_gate(prepared, params, context)
+
     snap = snapshot(download())
     ready = snapshot_ready(snap)
     validation_needed(snap) >> [validate, ready]
     validate >> ready
+    prepared = prepare_model(ready)
+    prepared >> train >> evaluate
+    evaluate >> gate(prepared)
 
 
 movielens_recommendations()

@@ -4,6 +4,7 @@ e2e (the real Airflow running the DAG on the stack)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import http.server
 import os
 import shutil
@@ -20,6 +21,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # Importing Airflow in the tests must never touch ~/airflow or load the example DAGs.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "airflow-tests"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# py4j logs "closing" from a finalizer at exit, after pytest closed its log streams
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(config, items):

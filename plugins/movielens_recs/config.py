@@ -61,6 +61,8 @@ class Settings:
     download_dir: Path = field(default=Path())
     data_docs_dir: Path = field(default=Path())
     expectations_dir: Path = field(default=Path())
+    model_store_uri: str = ""
+    checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
     http_retries: int = 3
@@ -79,11 +81,14 @@ class Settings:
         env = os.environ if env is None else env
         root = Path(env.get("MLRECS_PROJECT_ROOT") or _PACKAGE_ROOT)
         state = Path(env.get("MLRECS_STATE_DIR") or root / ".local")
+        lake = (env.get("MLRECS_LAKE_URI") or str(state / "lake")).rstrip("/")
         return cls(
             project_root=root,
             state_dir=state,
             base_url=(env.get("MLRECS_BASE_URL") or GROUPLENS_BASE_URL).rstrip("/"),
-            lake_uri=(env.get("MLRECS_LAKE_URI") or str(state / "lake")).rstrip("/"),
+            lake_uri=lake,
+            model_store_uri=(env.get("MLRECS_MODEL_STORE_URI") or f"{lake}/models").rstrip("/"),
+            checkpoint_dir=env.get("MLRECS_SPARK_CHECKPOINT_DIR") or str(state / "spark" / "checkpoints"),
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),

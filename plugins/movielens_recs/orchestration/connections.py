@@ -23,3 +23,18 @@ def s3_options(conn_id: str = AWS_CONN_ID) -> S3Options:
 def lake_s3_options(lake_uri: str) -> S3Options | None:
     """S3 credentials for the lake, only looked up when the lake is on S3."""
     return s3_options() if is_s3(lake_uri) else None
+
+
+POSTGRES_CONN_ID = "postgres_default"
+
+
+def postgres_connect(conn_id: str = POSTGRES_CONN_ID):
+    """A psycopg 3 connection from an Airflow connection (autocommit; use transactions)."""
+    import psycopg
+
+    conn = BaseHook.get_connection(conn_id)
+    return psycopg.connect(
+        host=conn.host, port=conn.port or 5432, user=conn.login, password=conn.password,
+        dbname=conn.schema or "postgres", autocommit=True, connect_timeout=10,
+        application_name="movielens_recs",
+    )

@@ -84,6 +84,29 @@ def _failure_lines(log_path: Path, limit: int = 25) -> list[str]:
     return lines[-limit:]
 
 
+def _model_lines(prepared: dict) -> list[str]:
+    """The candidate's metrics beside the baseline's, the gate's reasons, and the champion,
+    as the registry has them."""
+    from movielens_recs import registry
+    from movielens_recs.orchestration.connections import postgres_connect
+    from movielens_recs.orchestration.modeling import _metrics_table
+
+    with postgres_connect() as conn:
+        row = registry.get(conn, prepared["model_id"])
+        champion = registry.champion(conn, prepared["dataset"])
+    out = [f"  model {prepared['model_id']}: {row['status'].upper() if row else 'not registered'}",
+           f"    at {prepared['model_uri']}"]
+    if row and row.get("metrics"):
+        out += ["    " + line for line in _metrics_table(row["metrics"]).splitlines()]
+    if row and row.get("decision"):
+        for rule in row["decision"]["rules"]:
+            value = "-" if rule["value"] is None else f"{rule['value']:.4f}"
+            threshold = "-" if rule["threshold"] is None else f"{rule['threshold']:.4f}"
+            out.append(f"    gate {'pass' if rule['passed'] else 'FAIL'} {rule['name']:17} {value:>8} vs {threshold:>8}  {rule['detail']}")
+    out.append(f"  champion of {prepared['dataset']}: " + (registry.describe(champion) if champion else "none"))
+    return out
+
+
 def format_summary(run: dict, log_path: Path) -> str:
     out = [f"DAG {DAG_ID}, run {run['run_id']}: {run['state'].upper()}"
            + (f" in {run['duration']:.0f} s" if run["duration"] else "")]
@@ -103,6 +126,9 @@ def format_summary(run: dict, log_path: Path) -> str:
             out.append(f"  validation: {'PASSED' if validation['success'] else 'FAILED'} ({', '.join(parts)})")
             if validation.get("data_docs_index"):
                 out.append(f"    Data Docs: {validation['data_docs_index']}")
+    prepared = run["results"].get("prepare_model")
+    if prepared:
+        out += _model_lines(prepared)
     if run["state"] != "success":
         out.append("  what went wrong:")
         out += [f"    {line}" for line in _failure_lines(log_path)]

@@ -1,0 +1,1 @@
+"""How models are measured: rating error and top-k ranking quality."""

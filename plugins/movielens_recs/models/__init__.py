@@ -1,0 +1,1 @@
+"""ALS training, splitting, and top-N scoring from factor matrices."""

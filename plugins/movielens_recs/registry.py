@@ -1,0 +1,184 @@
+"""The model registry: one row per trained model, in the stack's PostgreSQL.
+
+At most one champion per dataset at any time is guaranteed by the database itself (a partial
+unique index), not only by this code. Each MovieLens release is its own id space, so each has
+its own champion. Promotion retires the old champion and crowns the new one in a single
+transaction: both happen or neither does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+STATUSES = ("candidate", "champion", "rejected", "retired")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_registry (
+    model_id      text PRIMARY KEY,
+    dataset       text NOT NULL,
+    dag_run_id    text,
+    logical_date  timestamptz,
+    snapshot_id   text NOT NULL,
+    params        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    metrics       jsonb,
+    model_uri     text NOT NULL,
+    status        text NOT NULL DEFAULT 'candidate'
+                  CHECK (status IN ('candidate', 'champion', 'rejected', 'retired')),
+    decision      jsonb,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    evaluated_at  timestamptz,
+    decided_at    timestamptz,
+    promoted_at   timestamptz,
+    retired_at    timestamptz
+);
+-- The guarantee: a second champion for the same dataset cannot be written, by any client.
+CREATE UNIQUE INDEX IF NOT EXISTS model_registry_one_champion
+    ON model_registry (dataset) WHERE status = 'champion';
+CREATE INDEX IF NOT EXISTS model_registry_by_dataset ON model_registry (dataset, created_at DESC);
+"""
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    model_id: str
+    dataset: str
+    snapshot_id: str
+    model_uri: str
+    params: dict
+    dag_run_id: str | None = None
+    logical_date: datetime | None = None
+
+
+def ensure_schema(conn: Connection) -> None:
+    with conn.transaction():
+        # serialize concurrent first runs creating the table
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('model_registry_schema'))")
+        conn.execute(SCHEMA)
+
+
+def register(conn: Connection, record: ModelRecord) -> dict:
+    """Insert a candidate; a rerun of the same model id resets it, unless it was decided."""
+    with conn.transaction():
+        row = conn.execute(
+            """
+            INSERT INTO model_registry (model_id, dataset, dag_run_id, logical_date, snapshot_id, params, model_uri)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (model_id) DO UPDATE
+               SET dag_run_id = EXCLUDED.dag_run_id, params = EXCLUDED.params,
+                   model_uri = EXCLUDED.model_uri, metrics = NULL, decision = NULL,
+                   evaluated_at = NULL, decided_at = NULL
+             WHERE model_registry.status IN ('candidate', 'rejected')
+            RETURNING *
+            """,
+            (record.model_id, record.dataset, record.dag_run_id, record.logical_date, record.snapshot_id,
+             Jsonb(record.params), record.model_uri),
+        ).fetchone()
+        if row is None:
+            status = get(conn, record.model_id)["status"]
+            raise RegistryError(f"model {record.model_id} is already {status}; it will not be trained over")
+        conn.execute("UPDATE model_registry SET status = 'candidate' WHERE model_id = %s", (record.model_id,))
+    return get(conn, record.model_id)
+
+
+def get(conn: Connection, model_id: str) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM model_registry WHERE model_id = %s", (model_id,)).fetchone()
+
+
+def champion(conn: Connection, dataset: str) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM model_registry WHERE dataset = %s AND status = 'champion'", (dataset,)
+        ).fetchone()
+
+
+def history(conn: Connection, dataset: str, limit: int = 20) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM model_registry WHERE dataset = %s ORDER BY created_at DESC LIMIT %s", (dataset, limit)
+        ).fetchall()
+
+
+def record_metrics(conn: Connection, model_id: str, metrics: dict) -> None:
+    with conn.transaction():
+        updated = conn.execute(
+            "UPDATE model_registry SET metrics = %s, evaluated_at = now() WHERE model_id = %s AND status = 'candidate'",
+            (Jsonb(metrics), model_id),
+        ).rowcount
+    if updated != 1:
+        raise RegistryError(f"no candidate {model_id} to record metrics for")
+
+
+def reject(conn: Connection, model_id: str, decision: dict) -> None:
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE model_registry SET status = 'rejected', decision = %s, decided_at = now()
+               WHERE model_id = %s AND status = 'candidate'""",
+            (Jsonb(decision), model_id),
+        ).rowcount
+    if updated != 1:
+        raise RegistryError(f"no candidate {model_id} to reject")
+
+
+def promote(conn: Connection, model_id: str, decision: dict, expected_champion: str | None) -> str | None:
+    """Make `model_id` its dataset's champion; returns the retired champion's id.
+
+    `expected_champion` is the champion the candidate was measured against: if another run
+    promoted a different model in the meantime, the comparison is stale and nothing changes.
+    """
+    with conn.transaction():
+        candidate = conn.execute(
+            "SELECT dataset FROM model_registry WHERE model_id = %s AND status = 'candidate' FOR UPDATE",
+            (model_id,),
+        ).fetchone()
+        if candidate is None:
+            raise RegistryError(f"no candidate {model_id} to promote")
+        (dataset,) = candidate
+        # one promotion per dataset at a time; the unique index is the last line of defence
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('model_registry_champion:' || %s))", (dataset,))
+        current = conn.execute(
+            "SELECT model_id FROM model_registry WHERE dataset = %s AND status = 'champion' FOR UPDATE",
+            (dataset,),
+        ).fetchone()
+        current_id = current[0] if current else None
+        if current_id != expected_champion:
+            raise RegistryError(
+                f"the champion of {dataset} changed from {expected_champion} to {current_id} while "
+                f"{model_id} was evaluated; evaluate again"
+            )
+        if current_id is not None:
+            conn.execute(
+                "UPDATE model_registry SET status = 'retired', retired_at = now() WHERE model_id = %s",
+                (current_id,),
+            )
+        conn.execute(
+            """UPDATE model_registry SET status = 'champion', decision = %s, decided_at = now(), promoted_at = now()
+               WHERE model_id = %s""",
+            (Jsonb(decision), model_id),
+        )
+    return current_id
+
+
+def describe(row: dict[str, Any]) -> str:
+    metrics = row.get("metrics") or {}
+    model = metrics.get("model", {})
+    return (
+        f"{row['model_id']} [{row['status']}] snapshot {row['snapshot_id'][:12]} "
+        f"rmse={model.get('rmse', float('nan')):.4f} ndcg@{metrics.get('k', '?')}={model.get('ndcg_at_k', float('nan')):.4f} "
+        f"at {row['model_uri']}"
+    )
+
+
+def to_json(row: dict) -> str:
+    return json.dumps(row, default=str, indent=2)

@@ -1,0 +1,93 @@
+"""The model registry on the real PostgreSQL of the local stack, each test in its own schema."""
+
+import uuid
+
+import psycopg
+import pytest
+
+from movielens_recs import registry
+from movielens_recs.registry import ModelRecord, RegistryError
+
+
+@pytest.fixture
+def conn(stack):
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+        c.execute(f"SET search_path TO {schema}")
+        registry.ensure_schema(c)
+        yield c
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def add(conn, model_id, dataset="ml-x"):
+    registry.register(conn, ModelRecord(model_id, dataset, "snap", f"file:///models/{model_id}", {"rank": 10}))
+    registry.record_metrics(conn, model_id, {"k": 10, "model": {"rmse": 0.9, "ndcg_at_k": 0.1}})
+
+
+def status(conn, model_id):
+    return registry.get(conn, model_id)["status"]
+
+
+def test_first_promotion_and_then_a_replacement(conn):
+    add(conn, "a")
+    assert registry.promote(conn, "a", {"promote": True}, expected_champion=None) is None
+    add(conn, "b")
+    assert registry.promote(conn, "b", {"promote": True}, expected_champion="a") == "a"
+    assert (status(conn, "a"), status(conn, "b")) == ("retired", "champion")
+    assert registry.champion(conn, "ml-x")["model_id"] == "b"
+    assert registry.get(conn, "a")["retired_at"] is not None
+
+
+def test_the_database_refuses_a_second_champion(conn):
+    add(conn, "a")
+    add(conn, "b")
+    registry.promote(conn, "a", {}, expected_champion=None)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("UPDATE model_registry SET status = 'champion' WHERE model_id = 'b'")
+    add(conn, "other-dataset", dataset="ml-y")
+    registry.promote(conn, "other-dataset", {}, expected_champion=None)  # each dataset has its own
+
+
+def test_a_failure_during_promotion_leaves_the_old_champion(conn):
+    add(conn, "old")
+    registry.promote(conn, "old", {}, expected_champion=None)
+    add(conn, "new")
+    # make the database fail the promotion after the old champion was already retired
+    conn.execute("""
+        CREATE FUNCTION refuse_new() RETURNS trigger AS $$
+        BEGIN
+          IF NEW.model_id = 'new' AND NEW.status = 'champion' THEN RAISE EXCEPTION 'injected failure'; END IF;
+          RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse_new BEFORE UPDATE ON model_registry FOR EACH ROW EXECUTE FUNCTION refuse_new();
+    """)
+    with pytest.raises(psycopg.errors.RaiseException, match="injected failure"):
+        registry.promote(conn, "new", {}, expected_champion="old")
+    assert (status(conn, "old"), status(conn, "new")) == ("champion", "candidate")
+
+
+def test_stale_comparison_is_refused(conn):
+    add(conn, "a")
+    add(conn, "b")
+    registry.promote(conn, "a", {}, expected_champion=None)
+    with pytest.raises(RegistryError, match="changed from None to a"):
+        registry.promote(conn, "b", {}, expected_champion=None)
+    assert status(conn, "a") == "champion"
+
+
+def test_rejection_records_reasons_and_changes_nothing_else(conn):
+    add(conn, "a")
+    registry.promote(conn, "a", {}, expected_champion=None)
+    add(conn, "b")
+    registry.reject(conn, "b", {"promote": False, "rules": [{"name": "rmse_ceiling", "passed": False}]})
+    assert status(conn, "b") == "rejected" and status(conn, "a") == "champion"
+    assert registry.get(conn, "b")["decision"]["rules"][0]["name"] == "rmse_ceiling"
+
+
+def test_a_decided_model_is_never_trained_over(conn):
+    add(conn, "a")
+    registry.promote(conn, "a", {}, expected_champion=None)
+    with pytest.raises(RegistryError, match="already champion"):
+        registry.register(conn, ModelRecord("a", "ml-x", "snap", "file:///elsewhere", {}))
+    assert registry.get(conn, "a")["model_uri"] == "file:///models/a"

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from movielens_recs.models import topn
+from movielens_recs.models.params import AlsParams
+
+
+def test_best_unseen_items_in_order():
+    users = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    items = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 3.0], [0.0, 2.0]], dtype=np.float32)
+    # user 0 scores 3,2,1,0; user 1 scores 0,1,3,2
+    idx, scores = topn.top_n_block(users, items, [np.array([0]), np.array([], dtype=np.int64)], n=2)
+    assert idx.tolist() == [[1, 2], [2, 3]]
+    assert scores.tolist() == [[2.0, 1.0], [3.0, 2.0]]
+
+
+def test_fewer_unseen_items_than_n_are_padded():
+    users = np.ones((1, 1), dtype=np.float32)
+    items = np.array([[1.0], [2.0], [3.0]], dtype=np.float32)
+    idx, scores = topn.top_n_block(users, items, [np.array([1, 2])], n=3)
+    assert idx.tolist() == [[0, -1, -1]]
+    assert scores[0, 0] == 1.0 and np.isneginf(scores[0, 1:]).all()
+
+
+def test_blocks_give_the_same_answer_as_one_product(monkeypatch):
+    rng = np.random.default_rng(0)
+    users = rng.normal(size=(50, 4)).astype(np.float32)
+    items = rng.normal(size=(300, 4)).astype(np.float32)
+    seen = [rng.choice(300, size=rng.integers(0, 20), replace=False) for _ in range(50)]
+    whole_idx, whole_scores = topn.top_n_block(users, items, seen, n=10)
+    monkeypatch.setattr(topn, "MAX_BLOCK_BYTES", 4 * 300 * 7)  # 7 users a block
+    block_idx, block_scores = topn.top_n_block(users, items, seen, n=10)
+    assert (whole_idx == block_idx).all() and np.allclose(whole_scores, block_scores)
+    brute = users @ items.T
+    for u in range(50):
+        brute[u, seen[u]] = -np.inf
+        assert set(np.argsort(-brute[u])[:10]) == set(whole_idx[u])
+        assert not set(seen[u]) & set(whole_idx[u])
+
+
+def test_params_validate_and_parse_strings():
+    p = AlsParams.from_dict({"rank": "12", "nonnegative": "True", "reg_param": "0.05", "split": "time", "other": 1})
+    assert (p.rank, p.nonnegative, p.reg_param, p.split) == (12, True, 0.05, "time")
+    with pytest.raises(ValueError, match="split"):
+        AlsParams(split="alphabetical")
+    with pytest.raises(ValueError, match="test_fraction"):
+        AlsParams(test_fraction=1.5)
