@@ -10,12 +10,13 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run registry test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
+	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make test-unit | test-integration | test-e2e   one tier of the suite"
 	@echo "make clean    stop the stack and delete .local/ (the lake, databases, Airflow home)"
 
@@ -49,6 +50,9 @@ env: install
 
 run: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
+
+registry: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.registry_cli $(if $(DATASET),--dataset $(DATASET))
 
 # The suite starts the stack itself (tests/conftest.py) and stops what it started.
 test: prereqs

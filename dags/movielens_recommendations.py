@@ -66,10 +66,12 @@ def _model_param(key: str) -> str:
         "k": Param(10, type="integer", minimum=1, maximum=100, description="k of the ranking metrics"),
         "rmse_ceiling": Param(None, type=["null", "number"], minimum=0,
                               description="gate: highest RMSE promoted (empty: the dataset's default)"),
-        "champion_tolerance": Param(0.01, type="number", minimum=0, maximum=1,
-                                    description="gate: how much worse than the champion's RMSE is tolerated"),
-        "require_beat_baseline": Param(True, type="boolean",
-                                       description="gate: NDCG@k must reach the popularity baseline's"),
+        "champion_tolerance": Param(None, type=["null", "number"], minimum=0, maximum=1,
+                                    description="gate: how much worse than the champion's RMSE is tolerated "
+                                                "(empty: MLRECS_GATE_CHAMPION_TOLERANCE or 1%)"),
+        "require_beat_baseline": Param(None, type=["null", "boolean"],
+                                       description="gate: NDCG@k must reach the popularity baseline's "
+                                                   "(empty: MLRECS_GATE_REQUIRE_BEAT_BASELINE or off)"),
     },
     doc_md=__doc__,
 )

@@ -62,6 +62,7 @@ class Settings:
     data_docs_dir: Path = field(default=Path())
     expectations_dir: Path = field(default=Path())
     model_store_uri: str = ""
+    db_schema: str = "mlrecs"
     checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
@@ -89,6 +90,7 @@ class Settings:
             lake_uri=lake,
             model_store_uri=(env.get("MLRECS_MODEL_STORE_URI") or f"{lake}/models").rstrip("/"),
             checkpoint_dir=env.get("MLRECS_SPARK_CHECKPOINT_DIR") or str(state / "spark" / "checkpoints"),
+            db_schema=env.get("MLRECS_DB_SCHEMA") or "mlrecs",
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),

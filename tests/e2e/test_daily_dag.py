@@ -4,17 +4,21 @@ from a local HTTP server that stands in for GroupLens."""
 import json
 import subprocess
 import sys
+import uuid
 
+import psycopg
 import pyarrow.parquet as pq
 import pytest
+from psycopg.rows import dict_row
 
 from tests.conftest import write_md5
 from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
 
 
-def run_dag(env, dataset, logical_date):
+def run_dag(env, dataset, logical_date, **params):
     proc = subprocess.run(
-        [sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--dataset", dataset, "--date", logical_date],
+        [sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--dataset", dataset, "--date", logical_date,
+         *[f"--param={k}={json.dumps(v)}" for k, v in params.items()]],
         env=env, capture_output=True, text=True, timeout=1200,
     )
     assert proc.stdout.strip(), proc.stderr[-3000:]
@@ -22,13 +26,34 @@ def run_dag(env, dataset, logical_date):
 
 
 @pytest.fixture
-def dag_env(stack_env, tmp_path):
-    """The stack's connections, with this test's own lake, downloads and reports."""
+def db_schema(stack):
+    """A registry of this test's own, so that `make run`'s champion plays no part."""
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    yield schema
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def registry_rows(stack, db_schema):
+    def rows():
+        with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {db_schema}")
+            with conn.cursor(row_factory=dict_row) as cur:
+                return {r["model_id"]: r for r in cur.execute("SELECT * FROM model_registry").fetchall()}
+
+    return rows
+
+
+@pytest.fixture
+def dag_env(stack_env, tmp_path, db_schema):
+    """The stack's connections, with this test's own lake, downloads, reports and registry."""
     return {
         **stack_env,
         "MLRECS_LAKE_URI": str(tmp_path / "lake"),
         "MLRECS_DOWNLOAD_DIR": str(tmp_path / "downloads"),
         "MLRECS_DATA_DOCS_DIR": str(tmp_path / "data_docs"),
+        "MLRECS_DB_SCHEMA": db_schema,
     }
 
 
@@ -36,13 +61,14 @@ def _states(run):
     return {task: ti["state"] for task, ti in run["tasks"].items()}
 
 
-def test_ml_latest_small_end_to_end_then_rerun_reuses_the_snapshot(dag_env, movielens_server, tmp_path):
+def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(dag_env, movielens_server, tmp_path, registry_rows):
     env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
     run = run_dag(env, "ml-latest-small", "2026-11-01")
     assert run["state"] == "success", open(run["log"]).read()[-5000:]
     assert _states(run) == {
         "download": "success", "snapshot": "success", "validation_needed": "success",
-        "validate": "success", "snapshot_ready": "success",
+        "validate": "success", "snapshot_ready": "success", "prepare_model": "success",
+        "train": "success", "evaluate": "success", "gate": "success",
     }
     ready = run["results"]["snapshot_ready"]
     assert ready["snapshot_id"] == "91f91ad0f0846e764ddf79cf44a0cbe1"  # ../shared/data/ml-latest-small.zip.md5
@@ -53,12 +79,32 @@ def test_ml_latest_small_end_to_end_then_rerun_reuses_the_snapshot(dag_env, movi
     assert (tmp_path / "lake" / "snapshots" / "ml-latest-small" / ready["snapshot_id"] / "_VALIDATED.json").exists()
     assert (tmp_path / "data_docs" / "index.html").exists()
 
-    # the next day, the archive is unchanged: nothing is downloaded, parsed or validated again
-    again = run_dag(env, "ml-latest-small", "2026-11-02")
+    # the first model has no champion to beat: the absolute rules promote it
+    first = run["results"]["prepare_model"]["model_id"]
+    rows = registry_rows()
+    assert rows[first]["status"] == "champion"
+    metrics = rows[first]["metrics"]
+    assert 0.8 < metrics["model"]["rmse"] < 0.9 and metrics["champion_on_test"] is None
+    assert metrics["baseline"]["ndcg_at_k"] > 0
+    assert {r["name"] for r in rows[first]["decision"]["rules"]} == {"rmse_ceiling", "no_regression", "beats_popularity"}
+    assert (tmp_path / "lake" / "models" / "ml-latest-small" / first / "metrics.json").exists()
+
+    # next day, same archive, a model made worse by its params: nothing is downloaded, parsed or
+    # validated again; the model is trained, measured against the champion, and turned down
+    again = run_dag(env, "ml-latest-small", "2026-11-02", max_iter=1, reg_param=1.0)
     assert again["state"] == "success", open(again["log"]).read()[-5000:]
     assert _states(again)["validate"] == "skipped"
     assert again["results"]["download"]["reused_snapshot"] is True
     assert again["results"]["snapshot_ready"]["data_dir"] == ready["data_dir"]
+    second = again["results"]["prepare_model"]["model_id"]
+    rows = registry_rows()
+    assert rows[second]["status"] == "rejected"
+    assert rows[first]["status"] == "champion", "a rejected model must leave the champion alone"
+    failed = {r["name"] for r in rows[second]["decision"]["rules"] if not r["passed"]}
+    assert "rmse_ceiling" in failed and "no_regression" in failed
+    assert rows[second]["metrics"]["champion_on_test"]["model_id"] == first
+    log = open(again["log"]).read()
+    assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
 
 
 def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset_server, tmp_path):

@@ -28,13 +28,21 @@ def lake_s3_options(lake_uri: str) -> S3Options | None:
 POSTGRES_CONN_ID = "postgres_default"
 
 
-def postgres_connect(conn_id: str = POSTGRES_CONN_ID):
-    """A psycopg 3 connection from an Airflow connection (autocommit; use transactions)."""
+def postgres_connect(conn_id: str = POSTGRES_CONN_ID, schema: str | None = None):
+    """A psycopg 3 connection from an Airflow connection (autocommit; use transactions), working
+    in the pipeline's own schema (MLRECS_DB_SCHEMA, default `mlrecs`), created if missing."""
     import psycopg
+    from psycopg import sql
+
+    from movielens_recs.config import Settings
 
     conn = BaseHook.get_connection(conn_id)
-    return psycopg.connect(
+    schema = schema or Settings.from_env().db_schema
+    db = psycopg.connect(
         host=conn.host, port=conn.port or 5432, user=conn.login, password=conn.password,
         dbname=conn.schema or "postgres", autocommit=True, connect_timeout=10,
         application_name="movielens_recs",
     )
+    db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    return db

@@ -136,18 +136,33 @@ def format_summary(run: dict, log_path: Path) -> str:
     return "\n".join(out)
 
 
+def _params(pairs: list[str]) -> dict:
+    conf = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--param wants KEY=VALUE, got {pair!r}")
+        try:
+            conf[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            conf[key] = raw
+    return conf
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=os.environ.get("DATASET") or DEFAULT_DATASET)
     parser.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat(),
                         help="logical date of the run (default: yesterday)")
     parser.add_argument("--json", action="store_true", help="print the run's states and results as JSON")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a DAG param for this run (VALUE as JSON, else a string), e.g. --param max_iter=1")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     log_path = settings.state_dir / "logs" / f"dag-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     if not args.json:
         print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
-    code = run_dag(args.date, {"dataset": args.dataset}, log_path)
+    code = run_dag(args.date, {"dataset": args.dataset, **_params(args.param)}, log_path)
     run = latest_run()
     if args.json:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from datetime import datetime
 
 from movielens_recs import registry
@@ -54,13 +55,32 @@ def prepare_model(ready: dict, dag_params: dict, run_id: str, logical_date: date
     }
 
 
-def gate_config(dataset: str, dag_params: dict) -> GateConfig:
+def gate_config(dataset: str, dag_params: dict, env=None) -> GateConfig:
+    """A run's DAG params win, then MLRECS_GATE_* settings, then the dataset's defaults."""
+    env = os.environ if env is None else env
+
+    def pick(param: str, variable: str, cast):
+        if dag_params.get(param) is not None:
+            return cast(dag_params[param])
+        raw = env.get(variable)
+        return cast(raw) if raw not in (None, "") else None
+
     return GateConfig.for_dataset(
         dataset,
-        rmse_ceiling=dag_params.get("rmse_ceiling"),
-        champion_tolerance=dag_params.get("champion_tolerance"),
-        require_beat_baseline=dag_params.get("require_beat_baseline"),
+        rmse_ceiling=pick("rmse_ceiling", "MLRECS_GATE_RMSE_CEILING", float),
+        champion_tolerance=pick("champion_tolerance", "MLRECS_GATE_CHAMPION_TOLERANCE", float),
+        require_beat_baseline=pick("require_beat_baseline", "MLRECS_GATE_REQUIRE_BEAT_BASELINE", _boolean),
     )
+
+
+def _boolean(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
 
 
 def run_gate(prepared: dict, dag_params: dict, context) -> bool:
