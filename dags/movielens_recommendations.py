@@ -19,6 +19,7 @@ from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator, Valid
 
 ALS = AlsParams()
 
+
 def _snap(key: str) -> str:
     return "{{ ti.xcom_pull(task_ids='snapshot')['" + key + "'] }}"
 
@@ -33,7 +34,7 @@ def _model_param(key: str) -> str:
 
 @dag(
     dag_id="movielens_recommendations",
-    description="Download, validate and (next) train ALS on MovieLens, publishing top-N recommendations",
+    description="Download and validate MovieLens, train ALS on Spark, evaluate it and gate its promotion",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,

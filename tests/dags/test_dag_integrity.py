@@ -20,7 +20,11 @@ def test_no_import_errors(dagbag):
 def test_daily_dag_tasks(dagbag):
     dag = dagbag.dags["movielens_recommendations"]
     assert dag is not None
-    assert {"download", "snapshot", "validation_needed", "validate", "snapshot_ready"} <= set(dag.task_ids)
+    assert {"download", "snapshot", "validation_needed", "validate", "snapshot_ready",
+            "prepare_model", "train", "evaluate", "gate"} <= set(dag.task_ids)
+    assert dag.get_task("train").upstream_task_ids == {"prepare_model"}
+    assert dag.get_task("evaluate").upstream_task_ids == {"train"}
+    assert dag.get_task("gate").upstream_task_ids == {"evaluate", "prepare_model"}
     assert dag.get_task("validate").upstream_task_ids == {"validation_needed"}
     assert dag.get_task("snapshot_ready").upstream_task_ids == {"validate", "validation_needed", "snapshot"}
 
@@ -33,13 +37,17 @@ def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
-def test_validate_goes_through_spark_default(dagbag):
-    task = dagbag.dags["movielens_recommendations"].get_task("validate")
-    assert type(task).__name__ == "ValidateSnapshotOperator"
+@pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train", "train_als"), ("evaluate", "evaluate_als")])
+def test_spark_jobs_go_through_spark_default_with_configured_resources(dagbag, task_id, job):
+    task = dagbag.dags["movielens_recommendations"].get_task(task_id)
+    assert type(task).__name__ in ("ProjectSparkSubmitOperator", "ValidateSnapshotOperator")
     assert task._conn_id == "spark_default"
-    assert task.application.endswith("spark_jobs/validate_snapshot.py")
+    assert task.application.endswith(f"spark_jobs/{job}.py")
+    assert task._executor_memory and task.conf["spark.sql.shuffle.partitions"]
 
 
-def test_dataset_param_defaults_to_ml_latest_small(dagbag):
+def test_params_default_to_ml_latest_small_and_the_documented_als(dagbag):
     dag = dagbag.dags["movielens_recommendations"]
     assert dag.params["dataset"] == "ml-latest-small"
+    assert (dag.params["rank"], dag.params["max_iter"], dag.params["reg_param"], dag.params["seed"]) == (10, 10, 0.1, 42)
+    assert dag.params["split"] == "random" and dag.params["k"] == 10
