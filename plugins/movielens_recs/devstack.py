@@ -456,7 +456,12 @@ class Stack:
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        return {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
+        """Pid (or None) of each service this machine's stack runs; no mirror without its data."""
+        return {
+            name: self.running_pid(name, marker)
+            for name, marker in self.SERVICES.items()
+            if name != "mirror" or self.mirror_dir() is not None
+        }
 
 
 def _is_zombie(pid: int) -> bool:
