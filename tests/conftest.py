@@ -8,6 +8,7 @@ import logging
 import http.server
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -21,6 +22,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # Importing Airflow in the tests must never touch ~/airflow or load the example DAGs.
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "airflow-tests"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# A SparkSession made in-process (not by spark-submit) takes its workers' Python from the
+# environment, not from spark.pyspark.python: use this interpreter, which has pandas and numpy.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # py4j logs "closing" from a finalizer at exit, after pytest closed its log streams
 logging.getLogger("py4j").setLevel(logging.WARNING)
 

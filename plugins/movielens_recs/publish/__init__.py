@@ -1,0 +1,1 @@
+"""Publishing precomputed recommendations where apps read them, atomically."""

@@ -1,0 +1,215 @@
+"""Publish recommendations to PostgreSQL so that readers never see a partial set.
+
+Each model version is bulk-loaded with COPY into tables of its own, indexed on (user_id, rank)
+and analyzed while readers keep using the previous version; then one short transaction points
+the views readers use at the new tables. PostgreSQL's DDL is transactional, so a reader sees the
+old set or the new one, never a mix and never an empty table. The last few versions stay for
+rollback; older ones are dropped after the switch.
+
+Readers use two stable names in the pipeline's schema:
+    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at)
+    recommendations_cold_start(rank, movie_id, title, score, model_version, generated_at)
+Every identifier built from configuration goes through psycopg.sql.Identifier.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import Connection, sql
+
+log = logging.getLogger(__name__)
+
+READER_VIEW = "recommendations"
+COLD_START_VIEW = "recommendations_cold_start"
+VERSIONS_TABLE = "published_versions"
+
+_VERSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS {versions} (
+    model_version  text PRIMARY KEY,
+    recs_table     text NOT NULL,
+    cold_table     text NOT NULL,
+    rows           bigint NOT NULL,
+    cold_rows      bigint NOT NULL,
+    generated_at   timestamptz NOT NULL,
+    loaded_at      timestamptz NOT NULL DEFAULT now(),
+    served_from    timestamptz,
+    is_current     boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX IF NOT EXISTS published_versions_one_current ON {versions} ((true)) WHERE is_current;
+"""
+
+RECS_COLUMNS = ["user_id", "rank", "movie_id", "title", "score"]
+COLD_COLUMNS = ["rank", "movie_id", "title", "score"]
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    model_version: str
+    rows: int
+    cold_rows: int
+    load_seconds: float
+    switch_seconds: float
+    dropped_versions: list[str]
+    already_current: bool = False
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.load_seconds if self.load_seconds else float("inf")
+
+
+def table_names(model_version: str) -> tuple[str, str]:
+    slug = re.sub(r"[^a-z0-9_]+", "_", model_version.lower()).strip("_")
+    if not slug:
+        raise PublishError(f"model version {model_version!r} gives no usable table name")
+    base = f"recs_{slug}"[:55]  # room for "_cold" under PostgreSQL's 63-byte limit
+    return base, f"{base}_cold"
+
+
+def ensure_schema(conn: Connection) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('published_versions_schema'))")
+        conn.execute(sql.SQL(_VERSIONS_DDL).format(versions=sql.Identifier(VERSIONS_TABLE)))
+
+
+def current_version(conn: Connection) -> str | None:
+    row = conn.execute(
+        sql.SQL("SELECT model_version FROM {} WHERE is_current").format(sql.Identifier(VERSIONS_TABLE))
+    ).fetchone()
+    return row[0] if row else None
+
+
+def kept_versions(conn: Connection) -> list[str]:
+    rows = conn.execute(
+        sql.SQL("SELECT model_version FROM {} ORDER BY loaded_at DESC").format(sql.Identifier(VERSIONS_TABLE))
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _copy(conn: Connection, table: str, data: pa.Table, columns: list[str]) -> None:
+    """COPY in CSV, written by Arrow in C rather than row by row in Python."""
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        for batch in data.select(columns).to_batches(max_chunksize=200_000):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+            copy.write(buffer.getvalue())
+
+
+def publish(
+    conn: Connection,
+    recommendations: pa.Table,
+    cold_start: pa.Table,
+    model_version: str,
+    generated_at: datetime,
+    keep: int = 3,
+) -> PublishResult:
+    """Load `model_version`, switch readers to it, drop versions beyond the newest `keep`."""
+    if keep < 1:
+        raise PublishError("keep must be at least 1: the served version is always kept")
+    ensure_schema(conn)
+    if current_version(conn) == model_version:
+        log.info("%s is already served: nothing to do", model_version)
+        return PublishResult(model_version, recommendations.num_rows, cold_start.num_rows, 0.0, 0.0, [], True)
+    recs_table, cold_table = table_names(model_version)
+    ident = sql.Identifier
+
+    started = time.perf_counter()
+    with conn.transaction():
+        # a leftover of an earlier failed attempt of this same version is never served: replace it
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(ident(recs_table), ident(cold_table)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE {} (user_id integer NOT NULL, rank smallint NOT NULL, movie_id integer NOT NULL, "
+            "title text, score real NOT NULL, model_version text NOT NULL DEFAULT {}, "
+            "generated_at timestamptz NOT NULL DEFAULT {})"
+        ).format(ident(recs_table), sql.Literal(model_version), sql.Literal(generated_at)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE {} (rank smallint NOT NULL, movie_id integer NOT NULL, title text, score real NOT NULL, "
+            "model_version text NOT NULL DEFAULT {}, generated_at timestamptz NOT NULL DEFAULT {})"
+        ).format(ident(cold_table), sql.Literal(model_version), sql.Literal(generated_at)))
+        _copy(conn, recs_table, recommendations, RECS_COLUMNS)
+        _copy(conn, cold_table, cold_start, COLD_COLUMNS)
+        conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (user_id, rank)").format(ident(recs_table)))
+        conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (rank)").format(ident(cold_table)))
+        conn.execute(sql.SQL(
+            "INSERT INTO {} (model_version, recs_table, cold_table, rows, cold_rows, generated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (model_version) DO UPDATE SET "
+            "recs_table = EXCLUDED.recs_table, cold_table = EXCLUDED.cold_table, rows = EXCLUDED.rows, "
+            "cold_rows = EXCLUDED.cold_rows, generated_at = EXCLUDED.generated_at, loaded_at = now()"
+        ).format(ident(VERSIONS_TABLE)),
+            (model_version, recs_table, cold_table, recommendations.num_rows, cold_start.num_rows, generated_at))
+    conn.execute(sql.SQL("ANALYZE {}").format(ident(recs_table)))
+    conn.execute(sql.SQL("ANALYZE {}").format(ident(cold_table)))
+    load_seconds = time.perf_counter() - started
+
+    switch_seconds = _switch(conn, model_version)
+    dropped = _drop_old(conn, keep)
+    log.info("published %s: %d rows loaded in %.2f s, readers switched in %.3f s, dropped %s",
+             model_version, recommendations.num_rows, load_seconds, switch_seconds, dropped or "nothing")
+    return PublishResult(model_version, recommendations.num_rows, cold_start.num_rows, load_seconds, switch_seconds, dropped)
+
+
+def _switch(conn: Connection, model_version: str) -> float:
+    """Point the readers' views at `model_version` in one short transaction."""
+    ident = sql.Identifier
+    started = time.perf_counter()
+    with conn.transaction():
+        # wait briefly for readers mid-query, rather than queueing every new reader behind us
+        conn.execute("SET LOCAL lock_timeout = '10s'")
+        row = conn.execute(
+            sql.SQL("SELECT recs_table, cold_table FROM {} WHERE model_version = %s FOR UPDATE").format(
+                ident(VERSIONS_TABLE)), (model_version,),
+        ).fetchone()
+        if row is None:
+            raise PublishError(f"model version {model_version} is not loaded (kept: {kept_versions(conn)})")
+        recs_table, cold_table = row
+        conn.execute(sql.SQL(
+            "CREATE OR REPLACE VIEW {} AS SELECT user_id, rank, movie_id, title, score, model_version, generated_at FROM {}"
+        ).format(ident(READER_VIEW), ident(recs_table)))
+        conn.execute(sql.SQL(
+            "CREATE OR REPLACE VIEW {} AS SELECT rank, movie_id, title, score, model_version, generated_at FROM {}"
+        ).format(ident(COLD_START_VIEW), ident(cold_table)))
+        conn.execute(sql.SQL("UPDATE {} SET is_current = false WHERE is_current").format(ident(VERSIONS_TABLE)))
+        conn.execute(sql.SQL("UPDATE {} SET is_current = true, served_from = now() WHERE model_version = %s").format(
+            ident(VERSIONS_TABLE)), (model_version,))
+    return time.perf_counter() - started
+
+
+def _drop_old(conn: Connection, keep: int) -> list[str]:
+    ident = sql.Identifier
+    dropped = []
+    with conn.transaction():
+        rows = conn.execute(sql.SQL(
+            "SELECT model_version, recs_table, cold_table FROM {} WHERE NOT is_current ORDER BY loaded_at DESC OFFSET %s"
+        ).format(ident(VERSIONS_TABLE)), (keep - 1,)).fetchall()
+        for version, recs_table, cold_table in rows:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(ident(recs_table), ident(cold_table)))
+            conn.execute(sql.SQL("DELETE FROM {} WHERE model_version = %s").format(ident(VERSIONS_TABLE)), (version,))
+            dropped.append(version)
+    return dropped
+
+
+def rollback(conn: Connection, to_version: str | None = None) -> str:
+    """Point readers back at a kept version (default: the one served before the current one)."""
+    ensure_schema(conn)
+    if to_version is None:
+        current = current_version(conn)
+        older = [v for v in kept_versions(conn) if v != current]
+        if not older:
+            raise PublishError("no earlier version is kept to roll back to")
+        to_version = older[0]
+    _switch(conn, to_version)
+    return to_version

@@ -1,0 +1,46 @@
+"""The body of spark_jobs/recommend.py, in the package so that tests can run it on one session.
+
+Cold-start rule (users the model does not know): the N movies with the most ratings in the
+snapshot among those whose average rating is at least `cold_start_min_average` (default 3.5),
+ties broken by the higher average, then the lower movie id. "Most rated" alone would favour
+well-known but mediocre films; the floor on the average keeps the list to ones people liked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from movielens_recs.models.topn import top_n_spark
+
+
+def recommend_all(model, ratings, movies, n: int):
+    """(user_id, rank, movie_id, title, score) for every user of the model: its top `n` movies
+    by predicted rating among those the user has not rated."""
+    from pyspark.sql import functions as F
+
+    items = model.itemFactors.toPandas()
+    item_ids = items["id"].to_numpy(dtype=np.int64)
+    item_factors = np.vstack(items["features"].to_numpy()).astype(np.float32)
+    seen = ratings.groupBy("user_id").agg(F.collect_list("movie_id").alias("seen"))
+    users = model.userFactors.withColumnRenamed("id", "user_id").join(seen, "user_id", "left")
+    top = top_n_spark(users, item_ids, item_factors, n)
+    return (
+        top.join(movies.select("movie_id", "title"), "movie_id", "left")
+        .select("user_id", F.col("rank").cast("short").alias("rank"), "movie_id", "title", "score")
+    )
+
+
+def cold_start(ratings, movies, n: int, min_average: float = 3.5):
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    stats = ratings.groupBy("movie_id").agg(F.count("*").alias("ratings"), F.avg("rating").alias("average"))
+    order = Window.orderBy(F.desc("ratings"), F.desc("average"), F.asc("movie_id"))
+    return (
+        stats.where(F.col("average") >= min_average)
+        .withColumn("rank", F.row_number().over(order).cast("short"))
+        .where(F.col("rank") <= n)
+        .join(movies.select("movie_id", "title"), "movie_id", "left")
+        .select("rank", "movie_id", "title", F.col("ratings").cast("float").alias("score"))
+        .orderBy("rank")
+    )
