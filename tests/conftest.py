@@ -145,6 +145,23 @@ def stack_env(stack) -> dict[str, str]:
     return {**os.environ, **stack.environment()}
 
 
+def cluster_session(stack, app_name: str):
+    """A SparkSession attached to the stack's standalone cluster with the pipeline's settings and
+    code (for module-scoped fixtures). Stop it when done: while it lives it holds the worker's
+    cores, and spark-submits would wait for them."""
+    from pyspark.sql import SparkSession
+
+    from movielens_recs.spark_submit import build_py_files, spark_conf
+
+    settings = Settings.from_env()
+    builder = SparkSession.builder.master(stack.spark_master_url()).appName(app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.addPyFile(str(build_py_files(settings.state_dir / "build")))
+    return session
+
+
 @pytest.fixture
 def copy_shared(tmp_path):
     def copy(name: str) -> Path:

@@ -1,7 +1,6 @@
 """Train and evaluate, submitted to the standalone cluster through the DAG's own operator."""
 
 import json
-from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa

@@ -15,9 +15,9 @@ import pytest
 from movielens_recs import ingest
 from movielens_recs.errors import EXIT_BAD_INPUT
 from movielens_recs.lake.snapshot import SnapshotStore
-from movielens_recs.spark_submit import build_py_files, spark_conf, spark_submit_argv
+from movielens_recs.spark_submit import spark_submit_argv
 from movielens_recs.validation.snapshot_check import validate_snapshot
-from tests.conftest import write_md5
+from tests.conftest import cluster_session, write_md5
 from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files, zip_archive
 
 RATING_OF_SEVEN = GOOD_RATINGS + [(4, 2, 7.0, 964982800)]
@@ -39,18 +39,8 @@ def snapshot_of(dataset_server, settings_factory):
 
 @pytest.fixture(scope="module")
 def cluster_spark(stack):
-    """One application on the standalone cluster for this module; stopped at its end so that
-    later spark-submits get the worker's cores."""
-    from pyspark.sql import SparkSession
-
-    from movielens_recs.config import Settings
-
-    settings = Settings.from_env()
-    builder = SparkSession.builder.master(stack.spark_master_url()).appName("tests-validation")
-    for key, value in spark_conf(settings).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.addPyFile(str(build_py_files(settings.state_dir / "build")))
+    """One application on the standalone cluster for this module, stopped at its end."""
+    spark = cluster_session(stack, "tests-validation")
     yield spark
     spark.stop()
 

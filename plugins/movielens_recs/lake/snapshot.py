@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA

@@ -8,23 +8,14 @@ from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.params import AlsParams
 from movielens_recs.models.training import als_estimator
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
-from movielens_recs.spark_submit import build_py_files, spark_conf
+from tests.conftest import cluster_session
 
 N = 10
 
 
 @pytest.fixture(scope="module")
 def spark(stack):
-    from pyspark.sql import SparkSession
-
-    from movielens_recs.config import Settings
-
-    settings = Settings.from_env()
-    builder = SparkSession.builder.master(stack.spark_master_url()).appName("tests-recommend")
-    for key, value in spark_conf(settings).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.addPyFile(str(build_py_files(settings.state_dir / "build")))
+    session = cluster_session(stack, "tests-recommend")
     yield session
     session.stop()
 

@@ -5,7 +5,7 @@ import pytest
 
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA, iter_ratings, locate, read_movies
 from movielens_recs.errors import SchemaError
-from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files
+from tests.movielens_fixtures import GOOD_RATINGS, csv_files
 
 
 def _write(folder, files: dict[str, bytes]):

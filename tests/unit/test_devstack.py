@@ -1,0 +1,34 @@
+"""What the local stack says when the machine lacks something it needs."""
+
+from movielens_recs import devstack
+
+
+def test_missing_java_and_postgres_say_what_to_install(monkeypatch):
+    monkeypatch.setattr(devstack, "java_major_version", lambda: None)
+    monkeypatch.setattr(devstack, "postgres_bin_dir", lambda: None)
+    problems = devstack.check_prerequisites()
+    assert any("Java 17" in p and "openjdk-17-jre-headless" in p for p in problems)
+    assert any("PostgreSQL server binaries" in p and "postgresql-15" in p for p in problems)
+
+
+def test_old_java_is_named(monkeypatch):
+    monkeypatch.setattr(devstack, "java_major_version", lambda: 11)
+    assert any("Java 11 found, Spark 4 needs 17" in p for p in devstack.check_prerequisites())
+
+
+def test_this_machine_has_what_the_stack_needs():
+    assert devstack.check_prerequisites() == []
+    assert devstack.java_major_version() >= 17
+
+
+def test_environment_names_the_connections(tmp_path):
+    from movielens_recs.config import Settings
+
+    stack = devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)}))
+    env = stack.environment()
+    assert env["AIRFLOW_CONN_POSTGRES_DEFAULT"].startswith("postgresql://mlrecs:")
+    assert '"endpoint_url": "http://127.0.0.1:' in env["AIRFLOW_CONN_AWS_DEFAULT"]
+    assert f'"port": {stack.config()["spark_master_port"]}' in env["AIRFLOW_CONN_SPARK_DEFAULT"]
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert stack.config() == devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)})).config(), \
+        "ports and passwords are chosen once and then kept"
