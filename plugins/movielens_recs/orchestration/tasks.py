@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from movielens_recs import ingest
 from movielens_recs.config import Settings
-from movielens_recs.errors import DownloadError, PipelineInputError
+from movielens_recs.errors import PipelineInputError
 from movielens_recs.lake.filesystem import join, resolve
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.orchestration.connections import lake_s3_options
@@ -27,13 +27,10 @@ def _fail_without_retry(exc: PipelineInputError) -> AirflowFailException:
 
 
 def download(dataset: str) -> dict:
+    """Download errors keep the task's retries (a checksum mismatch can come from a flaky
+    transfer, and each retry fetches the archive afresh)."""
     settings = Settings.from_env()
-    try:
-        return ingest.download(settings, _store(settings), dataset)
-    except DownloadError as exc:
-        # A mismatch can come from a flaky transfer, so download errors keep their retries;
-        # each retry fetches the archive afresh.
-        raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
+    return ingest.download(settings, _store(settings), dataset)
 
 
 def snapshot(downloaded: dict) -> dict:
