@@ -8,7 +8,6 @@ transaction: both happen or neither does.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -178,7 +177,3 @@ def describe(row: dict[str, Any]) -> str:
         f"rmse={model.get('rmse', float('nan')):.4f} ndcg@{metrics.get('k', '?')}={model.get('ndcg_at_k', float('nan')):.4f} "
         f"at {row['model_uri']}"
     )
-
-
-def to_json(row: dict) -> str:
-    return json.dumps(row, default=str, indent=2)
