@@ -1,8 +1,11 @@
-"""spark-submit entry point: every user's top N unseen movies from a trained model.
+"""spark-submit entry point: every user's top N unseen movies from a trained model, validated.
 
 Scores users in blocks against the broadcast item factors (no users x items cross join) and
-keeps only each user's best N; writes <output>/recommendations and <output>/cold_start as
-Parquet. Imports nothing from Airflow; ship `movielens_recs` with --py-files.
+keeps only each user's best N; writes Parquet under <model-uri>/recommendations/ with the
+cold-start list beside it, validates both with the Great Expectations suites in
+--expectations-dir, and only when they pass writes the marker that lets them be published.
+Exits 3 when the output fails its suites. Imports nothing from Airflow; ship `movielens_recs`
+with --py-files.
 """
 
 from __future__ import annotations
@@ -14,36 +17,46 @@ import sys
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Top-N recommendations for every user of a model")
+    p.add_argument("--model-id", required=True)
     p.add_argument("--model-uri", required=True)
     p.add_argument("--ratings", required=True, help="Spark URI of the snapshot's ratings (what users already rated)")
     p.add_argument("--movies", required=True, help="Spark URI of the snapshot's movies (titles)")
-    p.add_argument("--n", type=int, default=10)
+    p.add_argument("--top-n", type=int, default=10)
     p.add_argument("--cold-start-min-average", type=float, default=3.5)
+    p.add_argument("--expectations-dir", required=True)
+    p.add_argument("--data-docs-dir", default=None)
     p.add_argument("--output-uri", default="", help="default: <model-uri>/recommendations")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import SparkSession
 
-    from movielens_recs.recommend.topn_job import cold_start, recommend_all
+    from movielens_recs.errors import EXIT_BAD_INPUT
+    from movielens_recs.recommend.output import output_uri
+    from movielens_recs.recommend.run import run_recommend
 
-    output = args.output_uri or f"{args.model_uri}/recommendations"
-    spark = SparkSession.builder.appName("recommend").getOrCreate()
+    output = args.output_uri or output_uri(args.model_uri)
+    spark = SparkSession.builder.appName(f"recommend-{args.model_id}").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
-        model = ALSModel.load(f"{args.model_uri}/als")
-        ratings = spark.read.parquet(args.ratings)
-        movies = spark.read.parquet(args.movies)
-        recommend_all(model, ratings, movies, args.n).write.mode("overwrite").parquet(f"{output}/recommendations")
-        cold_start(ratings, movies, args.n, args.cold_start_min_average).write.mode("overwrite").parquet(f"{output}/cold_start")
+        report, summary = run_recommend(
+            spark, model_id=args.model_id, model_uri=args.model_uri, ratings_uri=args.ratings,
+            movies_uri=args.movies, top_n=args.top_n, output=output, expectations_dir=args.expectations_dir,
+            cold_start_min_average=args.cold_start_min_average, data_docs_dir=args.data_docs_dir,
+        )
     finally:
         spark.stop()
-    print(f"recommendations written to {output}", flush=True)
+    print(report.message(f"recommendations of {args.model_id}"), flush=True)
+    if summary is None:
+        return EXIT_BAD_INPUT
+    print(f"{summary['rows']:,} recommendations for {summary['users']:,} users "
+          f"({summary['users_per_second']:,.0f} users/s) written to {output}", flush=True)
     return 0
 
 

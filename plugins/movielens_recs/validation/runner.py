@@ -81,7 +81,10 @@ def _failure(suite: str, result) -> Failure:
     config = result.expectation_config
     kwargs = config.kwargs or {}
     res = result.result or {}
-    column = kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
+    if kwargs.get("column_A"):
+        column = f"{kwargs['column_A']} = {kwargs['column_B']}"
+    else:
+        column = kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
     sample = res.get("partial_unexpected_list") or []
     if result.exception_info and result.exception_info.get("raised_exception"):
         observed = f"error: {result.exception_info.get('exception_message')}"

@@ -6,17 +6,24 @@ import hashlib
 import json
 from pathlib import Path
 
-# suite file -> the frame it validates (see frames.build_frames)
+# the frame a suite validates -> its file (see frames.build_frames)
 SUITE_FILES = {
     "ratings": "ratings.json",
     "movies": "movies.json",
     "rated_movies_in_catalog": "rated_movies_in_catalog.json",
 }
 
+# the recommend job's output (see recommendations_check.build_recommendation_frames)
+RECOMMENDATION_SUITE_FILES = {
+    "recommendations": "recommendations.json",
+    "recommendation_users": "recommendation_users.json",
+    "cold_start": "cold_start.json",
+}
 
-def load_suites(expectations_dir: Path) -> dict[str, dict]:
+
+def load_suites(expectations_dir: Path, files: dict[str, str] = SUITE_FILES) -> dict[str, dict]:
     suites = {}
-    for frame, filename in SUITE_FILES.items():
+    for frame, filename in files.items():
         path = Path(expectations_dir) / filename
         try:
             suites[frame] = json.loads(path.read_text())

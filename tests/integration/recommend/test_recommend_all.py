@@ -67,3 +67,98 @@ def test_cold_start_list_follows_its_rule(small):
     assert listed["movie_id"].tolist() == eligible["movie_id"].head(N).tolist()
     assert listed["rank"].tolist() == list(range(1, N + 1))
     assert listed["title"].notna().all()
+
+
+@pytest.fixture(scope="module")
+def saved_model(small, tmp_path_factory):
+    model, _, _ = small
+    model_uri = "file://" + str(tmp_path_factory.mktemp("model"))
+    model.write().overwrite().save(f"{model_uri}/als")
+    return model_uri
+
+
+def _run(spark, small, model_uri, movies=None, top_n=N):
+    from movielens_recs.config import Settings
+    from movielens_recs.recommend.output import output_uri
+    from movielens_recs.recommend.run import run_recommend
+
+    _, ratings, all_movies = small
+    movies_uri = model_uri + "/movies_used"
+    (movies if movies is not None else all_movies).write.mode("overwrite").parquet(movies_uri)
+    ratings_uri = model_uri + "/ratings_used"
+    ratings.write.mode("overwrite").parquet(ratings_uri)
+    output = output_uri(model_uri)
+    report, summary = run_recommend(
+        spark, model_id="m-test", model_uri=model_uri, ratings_uri=ratings_uri, movies_uri=movies_uri,
+        top_n=top_n, output=output, expectations_dir=Settings.from_env().expectations_dir,
+    )
+    return output, report, summary
+
+
+def test_the_job_writes_validated_output_and_marks_it_publishable(spark, small, saved_model):
+    from movielens_recs.recommend.output import load
+
+    model, _, _ = small
+    output, report, summary = _run(spark, small, saved_model)
+    assert report.success, report.message("recommendations")
+    assert set(report.statistics) == {"recommendations", "recommendation_users", "cold_start"}
+    marker, recs, cold = load(output)
+    users = model.userFactors.count()
+    assert marker == {**summary, "validation": report.statistics}
+    assert (summary["users"], summary["rows"], recs.num_rows) == (users, users * N, users * N)
+    assert recs.column("user_id").to_pylist() == sorted(recs.column("user_id").to_pylist())
+    assert cold.column("rank").to_pylist() == list(range(1, N + 1))
+
+
+def test_output_that_breaks_its_suites_is_never_marked_publishable(spark, small, saved_model):
+    """A catalog missing the most recommended movies: unknown ids and missing titles."""
+    from pyspark.sql import functions as F
+
+    from movielens_recs.recommend.output import RecommendationsNotReady, load, read_marker
+
+    _, _, movies = small
+    output, _, _ = _run(spark, small, saved_model)
+    read_marker(output)  # the good run's marker is there ...
+    top = [r.movie_id for r in spark.read.parquet(f"{output}/recommendations").groupBy("movie_id").count()
+           .orderBy(F.desc("count")).limit(5).collect()]
+    output, report, summary = _run(spark, small, saved_model, movies=movies.where(~F.col("movie_id").isin(top)))
+    assert summary is None and not report.success
+    broken = {(f.suite, f.column) for f in report.failures}
+    assert ("recommendations", "movie_in_catalog") in broken and ("recommendations", "title") in broken
+    with pytest.raises(RecommendationsNotReady, match="failed validation"):  # ... and the rerun removed it
+        load(output)
+
+
+def test_the_suites_name_each_kind_of_broken_output(spark, small):
+    """Hand-broken output: a missing user, a gap in ranks, a seen movie, NaN and out-of-order scores."""
+    from pyspark.sql import functions as F
+
+    from movielens_recs.config import Settings
+    from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
+
+    model, ratings, movies = small
+    good = recommend_all(model, ratings, movies, N).cache()
+    users = sorted(r.user_id for r in good.select("user_id").distinct().collect())
+    missing_user, gap_user, seen_user, nan_user, order_user = users[:5]
+    seen_movie = ratings.where(F.col("user_id") == seen_user).first().movie_id
+    bad = (
+        good.where(F.col("user_id") != missing_user)
+        .where(~((F.col("user_id") == gap_user) & (F.col("rank") == 4)))
+        .withColumn("movie_id", F.when((F.col("user_id") == seen_user) & (F.col("rank") == 1), F.lit(seen_movie))
+                    .otherwise(F.col("movie_id")))
+        .withColumn("score", F.when((F.col("user_id") == nan_user) & (F.col("rank") == 2), F.lit(float("nan")))
+                    .when((F.col("user_id") == order_user) & (F.col("rank") == 6), F.lit(99.0))
+                    .otherwise(F.col("score")))
+    )
+    frames = build_recommendation_frames(bad, cold_start(ratings, movies, N), model.userFactors, model.itemFactors,
+                                         ratings, movies, N)
+    report = validate_recommendations(frames, Settings.from_env().expectations_dir, N)
+    broken = {(f.suite, f.column): f for f in report.failures}
+    assert set(broken) == {
+        ("recommendations", "score_is_finite"), ("recommendations", "score_in_rank_order"),
+        ("recommendations", "already_rated"), ("recommendation_users", "rows = expected_rows"),
+        ("recommendation_users", "max_rank = rows"),
+    }, report.message("broken")
+    assert broken[("recommendations", "already_rated")].unexpected_count == 1
+    assert broken[("recommendations", "score_is_finite")].unexpected_count == 1
+    assert broken[("recommendation_users", "rows = expected_rows")].unexpected_count == 2  # missing + gap

@@ -1,0 +1,54 @@
+"""The body of spark_jobs/recommend.py: compute, write, read back, validate, mark publishable."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from movielens_recs.lake.filesystem import join
+from movielens_recs.models.store import write_json
+from movielens_recs.recommend.output import MARKER, REPORT, remove_marker
+from movielens_recs.recommend.topn_job import cold_start, recommend_all
+from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
+
+
+def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, movies_uri: str, top_n: int,
+                  output: str, expectations_dir: Path, cold_start_min_average: float = 3.5,
+                  data_docs_dir: Path | None = None):
+    """Returns (report, marker); the marker is written, last, only if the output passed."""
+    from pyspark.ml.recommendation import ALSModel
+
+    remove_marker(output)  # a rerun must not leave an earlier run's marker over new files
+    model = ALSModel.load(join(model_uri, "als"))
+    ratings = spark.read.parquet(ratings_uri)
+    movies = spark.read.parquet(movies_uri)
+    generated_at = datetime.now(timezone.utc)
+
+    started = time.perf_counter()
+    recommend_all(model, ratings, movies, top_n).write.mode("overwrite").parquet(join(output, "recommendations"))
+    topn_seconds = time.perf_counter() - started
+    cold_start(ratings, movies, top_n, cold_start_min_average).write.mode("overwrite").parquet(join(output, "cold_start"))
+
+    # validate what was written, not what would be recomputed
+    recs = spark.read.parquet(join(output, "recommendations"))
+    cold = spark.read.parquet(join(output, "cold_start"))
+    frames = build_recommendation_frames(recs, cold, model.userFactors, model.itemFactors, ratings, movies, top_n)
+    report = validate_recommendations(frames, expectations_dir, top_n, data_docs_dir)
+    users = model.userFactors.count()
+    summary = {
+        "model_version": model_id,
+        "top_n": top_n,
+        "users": users,
+        "rows": recs.count(),
+        "cold_rows": cold.count(),
+        "generated_at": generated_at.isoformat(),
+        "topn_seconds": round(topn_seconds, 3),
+        "users_per_second": round(users / topn_seconds, 1) if topn_seconds else None,
+        "cold_start_min_average": cold_start_min_average,
+    }
+    write_json(join(output, REPORT), {**summary, **report.to_dict()})
+    if not report.success:
+        return report, None
+    write_json(join(output, MARKER), {**summary, "validation": report.statistics})
+    return report, summary
