@@ -16,7 +16,9 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-STATUSES = ("candidate", "champion", "rejected", "retired")
+# candidate: registered, being trained and evaluated; approved: passed the gate, its
+# recommendations are being computed and published; champion: published and served.
+STATUSES = ("candidate", "approved", "champion", "rejected", "retired")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_registry (
@@ -29,7 +31,8 @@ CREATE TABLE IF NOT EXISTS model_registry (
     metrics       jsonb,
     model_uri     text NOT NULL,
     status        text NOT NULL DEFAULT 'candidate'
-                  CHECK (status IN ('candidate', 'champion', 'rejected', 'retired')),
+                  CONSTRAINT model_registry_status_check
+                  CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired')),
     decision      jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     evaluated_at  timestamptz,
@@ -41,6 +44,15 @@ CREATE TABLE IF NOT EXISTS model_registry (
 CREATE UNIQUE INDEX IF NOT EXISTS model_registry_one_champion
     ON model_registry (dataset) WHERE status = 'champion';
 CREATE INDEX IF NOT EXISTS model_registry_by_dataset ON model_registry (dataset, created_at DESC);
+-- registries created before the 'approved' status existed get the wider check
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'model_registry'::regclass
+                   AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%approved%') THEN
+        ALTER TABLE model_registry DROP CONSTRAINT IF EXISTS model_registry_status_check;
+        ALTER TABLE model_registry ADD CONSTRAINT model_registry_status_check
+            CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired'));
+    END IF;
+END $$;
 """
 
 
@@ -120,17 +132,31 @@ def record_metrics(conn: Connection, model_id: str, metrics: dict) -> None:
 
 
 def reject(conn: Connection, model_id: str, decision: dict) -> None:
+    """By the gate (a candidate), or later when its recommendations fail validation (approved)."""
     with conn.transaction():
         updated = conn.execute(
             """UPDATE model_registry SET status = 'rejected', decision = %s, decided_at = now()
-               WHERE model_id = %s AND status = 'candidate'""",
+               WHERE model_id = %s AND status IN ('candidate', 'approved')""",
             (Jsonb(decision), model_id),
         ).rowcount
     if updated != 1:
         raise RegistryError(f"no candidate {model_id} to reject")
 
 
-def promote(conn: Connection, model_id: str, decision: dict, expected_champion: str | None) -> str | None:
+def approve(conn: Connection, model_id: str, decision: dict) -> None:
+    """Passed the gate. It becomes champion only once its recommendations are published, so
+    that the champion is always the model whose recommendations readers see."""
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE model_registry SET status = 'approved', decision = %s, decided_at = now()
+               WHERE model_id = %s AND status = 'candidate'""",
+            (Jsonb(decision), model_id),
+        ).rowcount
+    if updated != 1:
+        raise RegistryError(f"no candidate {model_id} to approve")
+
+
+def promote(conn: Connection, model_id: str, decision: dict | None, expected_champion: str | None) -> str | None:
     """Make `model_id` its dataset's champion; returns the retired champion's id.
 
     `expected_champion` is the champion the candidate was measured against: if another run
@@ -138,7 +164,7 @@ def promote(conn: Connection, model_id: str, decision: dict, expected_champion: 
     """
     with conn.transaction():
         candidate = conn.execute(
-            "SELECT dataset FROM model_registry WHERE model_id = %s AND status = 'candidate' FOR UPDATE",
+            "SELECT dataset FROM model_registry WHERE model_id = %s AND status IN ('candidate', 'approved') FOR UPDATE",
             (model_id,),
         ).fetchone()
         if candidate is None:
@@ -162,9 +188,10 @@ def promote(conn: Connection, model_id: str, decision: dict, expected_champion: 
                 (current_id,),
             )
         conn.execute(
-            """UPDATE model_registry SET status = 'champion', decision = %s, decided_at = now(), promoted_at = now()
+            """UPDATE model_registry SET status = 'champion', decision = coalesce(%s, decision),
+                      decided_at = coalesce(decided_at, now()), promoted_at = now()
                WHERE model_id = %s""",
-            (Jsonb(decision), model_id),
+            (Jsonb(decision) if decision is not None else None, model_id),
         )
     return current_id
 

@@ -91,3 +91,36 @@ def test_a_decided_model_is_never_trained_over(conn):
     with pytest.raises(RegistryError, match="already champion"):
         registry.register(conn, ModelRecord("a", "ml-x", "snap", "file:///elsewhere", {}))
     assert registry.get(conn, "a")["model_uri"] == "file:///models/a"
+
+
+def test_an_approved_model_is_champion_only_once_promoted_after_publishing(conn):
+    add(conn, "a")
+    registry.promote(conn, "a", {"promote": True}, expected_champion=None)
+    add(conn, "b")
+    decision = {"promote": True, "rules": [{"name": "rmse_ceiling", "passed": True}]}
+    registry.approve(conn, "b", decision)
+    assert (status(conn, "a"), status(conn, "b")) == ("champion", "approved")
+    assert registry.champion(conn, "ml-x")["model_id"] == "a", "approved is not served yet"
+    assert registry.promote(conn, "b", None, expected_champion="a") == "a"
+    assert registry.get(conn, "b")["decision"] == decision, "the gate's decision is kept"
+    with pytest.raises(RegistryError, match="no candidate b to approve"):
+        registry.approve(conn, "b", decision)
+
+
+def test_an_approved_model_whose_recommendations_fail_is_rejected(conn):
+    add(conn, "a")
+    registry.approve(conn, "a", {"promote": True})
+    registry.reject(conn, "a", {"promote": False, "rules": [{"name": "recommendations_valid", "passed": False}]})
+    assert status(conn, "a") == "rejected" and registry.champion(conn, "ml-x") is None
+
+
+def test_a_registry_from_before_the_approved_status_is_migrated(conn):
+    conn.execute("ALTER TABLE model_registry DROP CONSTRAINT model_registry_status_check")
+    conn.execute("ALTER TABLE model_registry ADD CONSTRAINT model_registry_status_check "
+                 "CHECK (status IN ('candidate', 'champion', 'rejected', 'retired'))")
+    add(conn, "a")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        registry.approve(conn, "a", {})
+    registry.ensure_schema(conn)
+    registry.approve(conn, "a", {})
+    assert status(conn, "a") == "approved"
