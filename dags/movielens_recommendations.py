@@ -1,7 +1,11 @@
-"""Daily MovieLens recommendations: download -> snapshot -> validate -> train -> evaluate -> gate.
+"""Daily MovieLens recommendations.
 
-This file only wires tasks; what they do lives in `plugins/movielens_recs`. Recommend and
-publish join this DAG after the gate.
+download -> snapshot -> validate -> prepare_model -> train -> evaluate -> gate
+    -> recommend (top N per user, validated) -> publish_postgres / publish_s3 -> promote
+
+A model the gate rejects, or whose recommendations fail their suites, is recorded as rejected
+and nothing after it runs: readers keep the last published set, the champion stays champion.
+This file only wires tasks; what they do lives in `plugins/movielens_recs`.
 """
 
 from __future__ import annotations
@@ -10,14 +14,15 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from movielens_recs.config import DEFAULT_DATASET, Settings
+from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
 from movielens_recs.datasets.catalog import known_datasets
 from movielens_recs.models.params import AlsParams
-from movielens_recs.orchestration import modeling, tasks
+from movielens_recs.orchestration import modeling, publishing, tasks
 from movielens_recs.orchestration.notify import on_failure
-from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator, ValidateSnapshotOperator
+from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator, RecommendOperator, ValidateSnapshotOperator
 
 ALS = AlsParams()
+SETTINGS = Settings.from_env()
 
 
 def _snap(key: str) -> str:
@@ -34,7 +39,7 @@ def _model_param(key: str) -> str:
 
 @dag(
     dag_id="movielens_recommendations",
-    description="Download and validate MovieLens, train ALS on Spark, evaluate it and gate its promotion",
+    description="Download and validate MovieLens, train ALS on Spark, gate it, publish every user's top N",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -73,6 +78,11 @@ def _model_param(key: str) -> str:
         "require_beat_baseline": Param(None, type=["null", "boolean"],
                                        description="gate: NDCG@k must reach the popularity baseline's "
                                                    "(empty: MLRECS_GATE_REQUIRE_BEAT_BASELINE or off)"),
+        "top_n": Param(SETTINGS.top_n, type="integer", minimum=1, maximum=1000,
+                       description="recommendations published per user"),
+        "sinks": Param(list(SETTINGS.publish_sinks), type="array", minItems=1, uniqueItems=True,
+                       items={"type": "string", "enum": list(SINKS)},
+                       description="where the recommendations are published (MLRECS_PUBLISH_SINKS sets the default)"),
     },
     doc_md=__doc__,
 )
@@ -89,7 +99,7 @@ def movielens_recommendations():
     def validation_needed(snap: dict) -> str:
         return tasks.choose_validation(snap, "validate", "snapshot_ready")
 
-    settings = Settings.from_env()
+    settings = SETTINGS
     validate = ValidateSnapshotOperator(
         task_id="validate",
         report_uri=_snap("report_uri"),
@@ -145,8 +155,37 @@ def movielens_recommendations():
 
     @task.short_circuit
     def gate(prepared: dict, params=None, **context) -> bool:
-        """Promotes or rejects; a rejection skips everything after it (nothing is published)."""
+        """Approves or rejects; a rejection skips everything after it (nothing is published)."""
         return modeling.run_gate(prepared, params, context)
+
+    recommend = RecommendOperator(
+        task_id="recommend",
+        model_id=_model("model_id"),
+        model_uri=_model("model_uri"),
+        execution_timeout=timedelta(hours=1),
+        application_args=[
+            "--model-id", _model("model_id"),
+            "--model-uri", _model("model_uri"),
+            "--ratings", _model("ratings_spark_uri"),
+            "--movies", _model("movies_spark_uri"),
+            "--top-n", "{{ params.top_n }}",
+            "--expectations-dir", str(settings.expectations_dir),
+            "--data-docs-dir", str(settings.data_docs_dir),
+        ],
+    )
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def publish_postgres(prepared: dict, params=None) -> dict:
+        return publishing.publish_postgres(prepared, params)
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def publish_s3(prepared: dict, params=None) -> dict:
+        return publishing.publish_s3(prepared, params)
+
+    @task(trigger_rule="none_failed_min_one_success", retries=3)
+    def promote(prepared: dict) -> dict:
+        """Runs once every configured sink published (a sink left out is skipped, not failed)."""
+        return publishing.promote(prepared)
 
     snap = snapshot(download())
     ready = snapshot_ready(snap)
@@ -154,7 +193,8 @@ def movielens_recommendations():
     validate >> ready
     prepared = prepare_model(ready)
     prepared >> train >> evaluate
-    evaluate >> gate(prepared)
+    evaluate >> gate(prepared) >> recommend
+    recommend >> [publish_postgres(prepared), publish_s3(prepared)] >> promote(prepared)
 
 
 movielens_recommendations()

@@ -76,6 +76,12 @@ class Settings:
     spark_executor_memory: str = "4g"
     spark_executor_cores: int = 2
     spark_conf: dict = field(default_factory=dict)
+    # Recommendations: how many per user, where they are published, how many versions are kept.
+    top_n: int = 10
+    publish_sinks: tuple[str, ...] = ("postgres", "s3")
+    publish_keep: int = 3
+    s3_bucket: str = "mlrecs"
+    s3_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -103,4 +109,23 @@ class Settings:
             spark_executor_memory=env.get("MLRECS_SPARK_EXECUTOR_MEMORY") or "4g",
             spark_executor_cores=_int(env, "MLRECS_SPARK_EXECUTOR_CORES", 2),
             spark_conf=_json_object(env, "MLRECS_SPARK_CONF"),
+            top_n=_int(env, "MLRECS_TOP_N", 10),
+            publish_sinks=parse_sinks(env.get("MLRECS_PUBLISH_SINKS") or "postgres,s3"),
+            publish_keep=_int(env, "MLRECS_PUBLISH_KEEP", 3),
+            s3_bucket=env.get("MLRECS_S3_BUCKET") or "mlrecs",
+            s3_prefix=(env.get("MLRECS_S3_PREFIX") or "").strip("/"),
         )
+
+
+SINKS = ("postgres", "s3")
+
+
+def parse_sinks(value) -> tuple[str, ...]:
+    """`postgres`, `s3`, `postgres,s3` (or a list of those); an empty choice publishes nowhere,
+    which is refused: a run that promotes a model must make it visible somewhere."""
+    names = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    sinks = tuple(dict.fromkeys(name.strip().lower() for name in names if str(name).strip()))
+    unknown = [name for name in sinks if name not in SINKS]
+    if unknown or not sinks:
+        raise ValueError(f"publish sinks must be some of {', '.join(SINKS)}; got {value!r}")
+    return sinks

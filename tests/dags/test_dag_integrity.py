@@ -29,6 +29,17 @@ def test_daily_dag_tasks(dagbag):
     assert dag.get_task("snapshot_ready").upstream_task_ids == {"validate", "validation_needed", "snapshot"}
 
 
+def test_publishing_follows_the_gate_and_promotion_follows_publishing(dagbag):
+    dag = dagbag.dags["movielens_recommendations"]
+    assert dag.get_task("recommend").upstream_task_ids == {"gate"}
+    for sink in ("publish_postgres", "publish_s3"):
+        assert dag.get_task(sink).upstream_task_ids == {"recommend", "prepare_model"}
+    promote = dag.get_task("promote")
+    assert promote.upstream_task_ids == {"publish_postgres", "publish_s3", "prepare_model"}
+    # a sink left out of the run is skipped; a failed one must stop the promotion
+    assert promote.trigger_rule == "none_failed_min_one_success"
+
+
 def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
@@ -37,10 +48,11 @@ def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
-@pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train", "train_als"), ("evaluate", "evaluate_als")])
+@pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train", "train_als"),
+                                         ("evaluate", "evaluate_als"), ("recommend", "recommend")])
 def test_spark_jobs_go_through_spark_default_with_configured_resources(dagbag, task_id, job):
     task = dagbag.dags["movielens_recommendations"].get_task(task_id)
-    assert type(task).__name__ in ("ProjectSparkSubmitOperator", "ValidateSnapshotOperator")
+    assert type(task).__name__ in ("ProjectSparkSubmitOperator", "ValidateSnapshotOperator", "RecommendOperator")
     assert task._conn_id == "spark_default"
     assert task.application.endswith(f"spark_jobs/{job}.py")
     assert task._executor_memory and task.conf["spark.sql.shuffle.partitions"]
@@ -51,3 +63,4 @@ def test_params_default_to_ml_latest_small_and_the_documented_als(dagbag):
     assert dag.params["dataset"] == "ml-latest-small"
     assert (dag.params["rank"], dag.params["max_iter"], dag.params["reg_param"], dag.params["seed"]) == (10, 10, 0.1, 42)
     assert dag.params["split"] == "random" and dag.params["k"] == 10
+    assert dag.params["top_n"] == 10 and dag.params["sinks"] == ["postgres", "s3"]

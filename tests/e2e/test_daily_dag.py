@@ -6,10 +6,16 @@ import subprocess
 import sys
 import uuid
 
+import numpy as np
+import pandas as pd
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from psycopg.rows import dict_row
+
+from movielens_recs.devstack import BUCKET
+from movielens_recs.publish import s3 as s3_publish
 
 from tests.conftest import write_md5
 from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
@@ -47,21 +53,41 @@ def registry_rows(stack, db_schema):
 
 @pytest.fixture
 def dag_env(stack_env, tmp_path, db_schema):
-    """The stack's connections, with this test's own lake, downloads, reports and registry."""
+    """The stack's connections, with this test's own lake, downloads, reports, registry,
+    published tables (the schema) and S3 prefix."""
     return {
         **stack_env,
         "MLRECS_LAKE_URI": str(tmp_path / "lake"),
         "MLRECS_DOWNLOAD_DIR": str(tmp_path / "downloads"),
         "MLRECS_DATA_DOCS_DIR": str(tmp_path / "data_docs"),
         "MLRECS_DB_SCHEMA": db_schema,
+        "MLRECS_S3_PREFIX": f"e2e/{db_schema}",
     }
+
+
+def published_in_postgres(stack, schema):
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        return pa.table(pd.DataFrame(conn.execute(
+            "SELECT user_id, rank, movie_id, title, score, model_version FROM recommendations ORDER BY user_id, rank"
+        ).fetchall(), columns=["user_id", "rank", "movie_id", "title", "score", "model_version"]))
+
+
+def published_in_s3(stack, prefix):
+    client = stack.s3_client()
+    manifest = s3_publish.current_manifest(client, BUCKET, prefix)
+    recs, _ = s3_publish.read(client, BUCKET, manifest)  # checks every file's SHA-256
+    return manifest, recs
 
 
 def _states(run):
     return {task: ti["state"] for task, ti in run["tasks"].items()}
 
 
-def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(dag_env, movielens_server, tmp_path, registry_rows):
+PUBLISHING = ("recommend", "publish_postgres", "publish_s3", "promote")
+
+
+def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(stack, dag_env, movielens_server, tmp_path, registry_rows):
     env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
     run = run_dag(env, "ml-latest-small", "2026-11-01")
     assert run["state"] == "success", open(run["log"]).read()[-5000:]
@@ -69,6 +95,7 @@ def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(dag_env, movi
         "download": "success", "snapshot": "success", "validation_needed": "success",
         "validate": "success", "snapshot_ready": "success", "prepare_model": "success",
         "train": "success", "evaluate": "success", "gate": "success",
+        "recommend": "success", "publish_postgres": "success", "publish_s3": "success", "promote": "success",
     }
     ready = run["results"]["snapshot_ready"]
     assert ready["snapshot_id"] == "91f91ad0f0846e764ddf79cf44a0cbe1"  # ../shared/data/ml-latest-small.zip.md5
@@ -89,6 +116,21 @@ def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(dag_env, movi
     assert {r["name"] for r in rows[first]["decision"]["rules"]} == {"rmse_ceiling", "no_regression", "beats_popularity"}
     assert (tmp_path / "lake" / "models" / "ml-latest-small" / first / "metrics.json").exists()
 
+    # every user's top 10, readable from PostgreSQL and from S3, the same in both
+    model_users = pq.read_table(str(tmp_path / "lake" / "models" / "ml-latest-small" / first / "split" / "train"),
+                                columns=["user_id"]).column("user_id").unique()
+    from_pg = published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"])
+    manifest, from_s3 = published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])
+    assert set(from_pg.column("model_version").to_pylist()) == {first} == {manifest["model_version"]}
+    assert from_pg.num_rows == from_s3.num_rows == manifest["row_count"] == 10 * len(model_users)
+    assert set(from_pg.column("user_id").to_pylist()) == set(model_users.to_pylist())
+    pg_rows, s3_rows = from_pg.to_pandas(), from_s3.to_pandas()
+    for column in ("user_id", "rank", "movie_id", "title"):
+        assert pg_rows[column].tolist() == s3_rows[column].tolist(), column
+    assert np.allclose(pg_rows["score"], s3_rows["score"], atol=1e-5)  # real vs float32
+    assert pg_rows.groupby("user_id")["rank"].apply(list).map(lambda r: r == list(range(1, 11))).all()
+    assert run["results"]["promote"] == {"champion": first, "retired": None}
+
     # next day, same archive, a model made worse by its params: nothing is downloaded, parsed or
     # validated again; the model is trained, measured against the champion, and turned down
     again = run_dag(env, "ml-latest-small", "2026-11-02", max_iter=1, reg_param=1.0)
@@ -105,6 +147,10 @@ def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(dag_env, movi
     assert rows[second]["metrics"]["champion_on_test"]["model_id"] == first
     log = open(again["log"]).read()
     assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
+    # ... and nothing was recomputed or published: readers still get the first model's set
+    assert all(_states(again)[task] == "skipped" for task in PUBLISHING)
+    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
+    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
 
 
 def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset_server, tmp_path):

@@ -47,6 +47,7 @@ def prepare_model(ready: dict, dag_params: dict, run_id: str, logical_date: date
         "dataset": dataset,
         "snapshot_id": ready["snapshot_id"],
         "ratings_spark_uri": ready["ratings_spark_uri"],
+        "movies_spark_uri": ready["movies_spark_uri"],
         "params": params.as_dict(),
         "k": int(dag_params.get("k") or 10),
         "champion_id": champion["model_id"] if champion else "",
@@ -84,7 +85,7 @@ def _boolean(value) -> bool:
 
 
 def run_gate(prepared: dict, dag_params: dict, context) -> bool:
-    """Decide, record the decision in the registry, and promote. True only when promoted."""
+    """Decide and record the decision in the registry. True only when approved for publishing."""
     metrics = read_json(f"{prepared['model_uri']}/metrics.json")
     decision = decide(metrics, gate_config(prepared["dataset"], dag_params))
     report = _metrics_table(metrics) + "\n" + decision.explain()
@@ -92,9 +93,10 @@ def run_gate(prepared: dict, dag_params: dict, context) -> bool:
     with postgres_connect() as conn:
         registry.record_metrics(conn, prepared["model_id"], metrics)
         if decision.promote:
-            retired = registry.promote(conn, prepared["model_id"], decision.as_dict(), prepared["champion_id"] or None)
-            log.info("promoted %s to champion of %s%s", prepared["model_id"], prepared["dataset"],
-                     f", retiring {retired}" if retired else "")
+            # champion only once its recommendations are published (see publishing.promote)
+            registry.approve(conn, prepared["model_id"], decision.as_dict())
+            log.info("approved %s; it becomes champion of %s once its recommendations are published",
+                     prepared["model_id"], prepared["dataset"])
         else:
             registry.reject(conn, prepared["model_id"], decision.as_dict())
             on_rejection(context, f"model {prepared['model_id']} rejected by the gate; champion unchanged\n{report}")

@@ -75,3 +75,28 @@ class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
         if report.get("data_docs_index"):
             lines.append(f"  Data Docs: {report['data_docs_index']}")
         return "\n".join(lines)
+
+
+class RecommendOperator(ProjectSparkSubmitOperator):
+    """Runs spark_jobs/recommend.py; output that fails its suites rejects the model in the registry."""
+
+    template_fields = (*ProjectSparkSubmitOperator.template_fields, "model_id", "model_uri")
+
+    def __init__(self, *, model_id: str, model_uri: str, **kwargs):
+        super().__init__(job="recommend", **kwargs)
+        self.model_id = model_id
+        self.model_uri = model_uri
+
+    def explain_bad_input(self, context) -> str:
+        from movielens_recs.orchestration.publishing import reject_for_bad_recommendations
+        from movielens_recs.recommend.output import REPORT, output_uri
+
+        settings = Settings.from_env()
+        report_uri = f"{output_uri(self.model_uri)}/{REPORT}"
+        try:
+            fs, path = resolve(report_uri, lake_s3_options(settings.lake_uri))
+            with fs.open_input_stream(path) as fh:
+                report = json.loads(fh.read())
+        except Exception as exc:  # still reject: the job said its output is bad
+            report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
+        return reject_for_bad_recommendations(self.model_id, self.model_uri, report)
