@@ -203,13 +203,16 @@ def _drop_old(conn: Connection, keep: int) -> list[str]:
 
 
 def rollback(conn: Connection, to_version: str | None = None) -> str:
-    """Point readers back at a kept version (default: the one served before the current one)."""
+    """Point readers back at a kept version (default: the newest one loaded before the one
+    served now, so that rolling back twice goes two versions back)."""
     ensure_schema(conn)
     if to_version is None:
-        current = current_version(conn)
-        older = [v for v in kept_versions(conn) if v != current]
-        if not older:
+        row = conn.execute(sql.SQL(
+            "SELECT model_version FROM {v} WHERE loaded_at < coalesce("
+            "(SELECT loaded_at FROM {v} WHERE is_current), 'infinity') ORDER BY loaded_at DESC LIMIT 1"
+        ).format(v=sql.Identifier(VERSIONS_TABLE))).fetchone()
+        if row is None:
             raise PublishError("no earlier version is kept to roll back to")
-        to_version = older[0]
+        to_version = row[0]
     _switch(conn, to_version)
     return to_version

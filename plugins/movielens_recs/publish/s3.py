@@ -92,6 +92,20 @@ def read(client, bucket: str, manifest: dict) -> tuple[pa.Table, pa.Table]:
     return tables["recommendations.parquet"], tables["cold_start.parquet"]
 
 
+def versions(client, bucket: str, prefix: str) -> list[dict]:
+    """Every version published under the prefix (its manifest copy), newest first."""
+    manifests = []
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{_root(prefix)}/model_version=", Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            try:
+                obj = client.get_object(Bucket=bucket, Key=f"{common['Prefix']}{MANIFEST}")
+            except client.exceptions.NoSuchKey:
+                continue  # files without a manifest: an upload that never finished
+            manifests.append(json.loads(obj["Body"].read()))
+    return sorted(manifests, key=lambda m: m["created_at"], reverse=True)
+
+
 def rollback(client, bucket: str, prefix: str, model_version: str) -> dict:
     """Serve a version published earlier again, by copying its manifest back to the fixed key."""
     try:

@@ -50,6 +50,8 @@ def test_publish_switches_readers_and_keeps_versions_for_rollback(dsn_schema):
 
         assert pg.rollback(conn) == "m-1"
         assert {r[0] for r in served(conn)} == {"m-1"}
+        with pytest.raises(pg.PublishError, match="no earlier version"):  # back, not forth again
+            pg.rollback(conn)
         assert pg.rollback(conn, "m-2") == "m-2"
 
         third = pg.publish(conn, recs(50, 3), cold(3), "m-3", NOW, keep=2)

@@ -53,6 +53,8 @@ def test_a_failed_upload_leaves_the_previous_version_served(client, prefix):
         s3.publish(client, BUCKET, prefix, "m-2", recs(30, 2), cold(2))
     client.meta.events.unregister("before-parameter-build.s3.PutObject", fail_second_file)
     assert s3.current_manifest(client, BUCKET, prefix)["model_version"] == "m-1"
+    # the cut upload has no manifest, so it is no version anybody can serve or roll back to
+    assert [m["model_version"] for m in s3.versions(client, BUCKET, prefix)] == ["m-1"]
     table, _ = s3.read(client, BUCKET, s3.current_manifest(client, BUCKET, prefix))
     assert table.num_rows == 300
 
@@ -69,5 +71,6 @@ def test_rollback_serves_the_previous_version(client, prefix):
     s3.publish(client, BUCKET, prefix, "m-2", recs(10, 2), cold(2))
     assert s3.rollback(client, BUCKET, prefix, "m-1")["model_version"] == "m-1"
     assert s3.current_manifest(client, BUCKET, prefix)["model_version"] == "m-1"
+    assert [m["model_version"] for m in s3.versions(client, BUCKET, prefix)] == ["m-2", "m-1"]
     with pytest.raises(s3.ManifestError, match="never published"):
         s3.rollback(client, BUCKET, prefix, "m-9")
