@@ -10,13 +10,16 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run registry test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run registry published rollback bench test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
+	@echo "make published        the recommendations version each sink serves, and the kept ones"
+	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (DATASET=..., BENCH_ARGS=...)"
+	@echo "make rollback         serve the previous version again (VERSION=<model version>, SINKS=postgres,s3)"
 	@echo "make test-unit | test-integration | test-e2e   one tier of the suite"
 	@echo "make clean    stop the stack and delete .local/ (the lake, databases, Airflow home)"
 
@@ -53,6 +56,15 @@ run: up
 
 registry: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.registry_cli $(if $(DATASET),--dataset $(DATASET))
+
+published: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli status
+
+rollback: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))
+
+bench: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(BENCH_ARGS)
 
 # The suite starts the stack itself (tests/conftest.py) and stops what it started.
 test: prereqs

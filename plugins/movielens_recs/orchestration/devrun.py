@@ -3,7 +3,7 @@
 Uses the real Airflow (`airflow dags test`, which runs every task for real against the stack's
 metadata DB), then reads the run's task states and results back from that DB.
 
-    python -m movielens_recs.orchestration.devrun [--dataset ml-latest-small] [--date 2026-11-20]
+    python -m movielens_recs.orchestration.devrun [--dataset ml-latest-small] [--date 2026-11-20] [--user 1]
 """
 
 from __future__ import annotations
@@ -107,7 +107,51 @@ def _model_lines(prepared: dict) -> list[str]:
     return out
 
 
-def format_summary(run: dict, log_path: Path) -> str:
+def _publish_lines(run: dict, user_id: int | None) -> list[str]:
+    """Where the run published, what readers are served now, and one user's top N as a reader
+    of PostgreSQL sees it."""
+    from movielens_recs.orchestration.connections import postgres_connect
+    from movielens_recs.publish import postgres as pg_publish
+    from movielens_recs.recommend.output import output_uri, read_marker
+
+    out = []
+    prepared = run["results"].get("prepare_model")
+    if prepared and run["tasks"].get("recommend", {}).get("state") == "success":
+        try:
+            marker = read_marker(output_uri(prepared["model_uri"]))
+            out.append(f"  recommendations: top {marker['top_n']} for {marker['users']:,} users, {marker['rows']:,} rows "
+                       f"({marker['users_per_second']:,.0f} users/s), validated")
+        except Exception as exc:  # the summary reports; it does not fail the run
+            out.append(f"  recommendations: marker unreadable ({exc})")
+    for task_id in ("publish_postgres", "publish_s3"):
+        result = run["results"].get(task_id)
+        if result:
+            extra = ""
+            if result["sink"] == "postgres" and not result["already_current"]:
+                extra = (f", COPY {result['rows'] / result['load_seconds']:,.0f} rows/s, "
+                         f"readers switched in {result['switch_seconds'] * 1000:.1f} ms")
+            out.append(f"  published to {result['where']}: {result['model_version']} ({result['rows']:,} rows{extra})")
+    with postgres_connect() as conn:
+        pg_publish.ensure_schema(conn)
+        served = pg_publish.current_version(conn)
+        if served is None:
+            out.append("  PostgreSQL serves no recommendations yet")
+            return out
+        if user_id is None:
+            user_id = conn.execute("SELECT min(user_id) FROM recommendations").fetchone()[0]
+        rows = conn.execute(
+            "SELECT rank, movie_id, title, score, model_version FROM recommendations WHERE user_id = %s ORDER BY rank",
+            (user_id,),
+        ).fetchall()
+    out.append(f"  served now (PostgreSQL {Settings.from_env().db_schema}.recommendations): model version {served}")
+    out.append(f"  top {len(rows)} for user {user_id}, read back from PostgreSQL:")
+    out += [f"    {rank:3}. {title}  (movie {movie_id}, score {score:.2f})" for rank, movie_id, title, score, _ in rows]
+    if not rows:
+        out.append(f"    user {user_id} has no recommendations (readers fall back to recommendations_cold_start)")
+    return out
+
+
+def format_summary(run: dict, log_path: Path, user_id: int | None = None) -> str:
     out = [f"DAG {DAG_ID}, run {run['run_id']}: {run['state'].upper()}"
            + (f" in {run['duration']:.0f} s" if run["duration"] else "")]
     out.append("  tasks:")
@@ -129,6 +173,7 @@ def format_summary(run: dict, log_path: Path) -> str:
     prepared = run["results"].get("prepare_model")
     if prepared:
         out += _model_lines(prepared)
+    out += _publish_lines(run, user_id)
     if run["state"] != "success":
         out.append("  what went wrong:")
         out += [f"    {line}" for line in _failure_lines(log_path)]
@@ -155,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat(),
                         help="logical date of the run (default: yesterday)")
     parser.add_argument("--json", action="store_true", help="print the run's states and results as JSON")
+    parser.add_argument("--user", type=int, default=None, help="whose top N to print (default: the lowest user id)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a DAG param for this run (VALUE as JSON, else a string), e.g. --param max_iter=1")
     args = parser.parse_args(argv)
@@ -167,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
     else:
-        print(format_summary(run, log_path))
+        print(format_summary(run, log_path, args.user))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 

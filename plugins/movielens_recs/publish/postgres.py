@@ -63,6 +63,8 @@ class PublishResult:
     switch_seconds: float
     dropped_versions: list[str]
     already_current: bool = False
+    # time.perf_counter() at the start and end of the switch, to line readers' waits up with it
+    switch_window: tuple[float, float] = (0.0, 0.0)
 
     @property
     def rows_per_second(self) -> float:
@@ -155,11 +157,13 @@ def publish(
     conn.execute(sql.SQL("ANALYZE {}").format(ident(cold_table)))
     load_seconds = time.perf_counter() - started
 
+    switch_started = time.perf_counter()
     switch_seconds = _switch(conn, model_version)
     dropped = _drop_old(conn, keep)
     log.info("published %s: %d rows loaded in %.2f s, readers switched in %.3f s, dropped %s",
              model_version, recommendations.num_rows, load_seconds, switch_seconds, dropped or "nothing")
-    return PublishResult(model_version, recommendations.num_rows, cold_start.num_rows, load_seconds, switch_seconds, dropped)
+    return PublishResult(model_version, recommendations.num_rows, cold_start.num_rows, load_seconds, switch_seconds,
+                         dropped, switch_window=(switch_started, switch_started + switch_seconds))
 
 
 def _switch(conn: Connection, model_version: str) -> float:

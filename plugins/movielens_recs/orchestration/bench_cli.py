@@ -1,0 +1,205 @@
+"""The benchmark command (`make bench`): run the daily DAG once and measure its parts side by side.
+
+    python -m movielens_recs.orchestration.bench_cli [--dataset ml-latest-small] [--name NAME]
+        [--results-dir bench/results] [--copy-rows 1620000] [--reuse-lake]
+
+Writes `<results-dir>/<name>.json` (one file per run, so figures can be compared over time) and
+prints a table:
+- each task's wall time and the whole DAG's, from the real run on the local stack;
+- the model's quality (RMSE, NDCG@10) and the popularity baseline's NDCG@10;
+- top-N users/s of the recommend job, of `recommendForAllUsers` on the same model, and of a
+  numpy machine-limit estimate, in one spark-submit;
+- PostgreSQL: COPY load rows/s against row-by-row inserts, and how long readers wait during the
+  view switch, on the run's recommendations and on a table of --copy-rows rows.
+
+The run has its own registry schema, S3 prefix and Airflow run, so a benchmark never replaces
+what `make run` publishes; the schema and the S3 objects are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+STAGES = ("download", "snapshot", "validate", "train", "evaluate", "recommend", "publish_postgres", "publish_s3")
+
+
+def _spark_master() -> str:
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection("spark_default")
+    host = conn.host if "://" in (conn.host or "") else f"spark://{conn.host}"
+    return f"{host}:{conn.port}" if conn.port else host
+
+
+def bench_topn(settings, prepared: dict, top_n: int) -> dict:
+    from movielens_recs.spark_submit import spark_submit_argv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "topn.json"
+        argv = spark_submit_argv(settings, _spark_master(), "bench_topn", [
+            "--model-uri", prepared["model_uri"], "--ratings", prepared["ratings_spark_uri"],
+            "--movies", prepared["movies_spark_uri"], "--top-n", str(top_n), "--output", str(output),
+        ])
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0 or not output.exists():
+            raise SystemExit(f"bench_topn failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return json.loads(output.read_text())
+
+
+def bench_postgres(settings, prepared: dict, copy_rows: int) -> dict:
+    from movielens_recs.benchmark.publish_bench import drop_schema, measure_postgres, scaled_recommendations
+    from movielens_recs.orchestration.connections import postgres_connect
+    from movielens_recs.recommend.output import load, output_uri
+
+    _, recs, cold = load(output_uri(prepared["model_uri"]))
+    schema = f"bench_pg_{uuid.uuid4().hex[:8]}"
+    try:
+        figures = {"run_output": measure_postgres(lambda: postgres_connect(schema=schema), recs, cold)}
+        if copy_rows:
+            n = int(max(recs.column("rank").to_pylist()))
+            figures["scaled"] = measure_postgres(lambda: postgres_connect(schema=schema),
+                                                 scaled_recommendations(recs, copy_rows, n), cold)
+    finally:
+        with postgres_connect(schema=schema) as conn:
+            drop_schema(conn, schema)
+    return figures
+
+
+def _quality(prepared: dict) -> dict:
+    from movielens_recs import registry
+    from movielens_recs.orchestration.connections import postgres_connect
+
+    with postgres_connect() as conn:
+        row = registry.get(conn, prepared["model_id"])
+    metrics = row["metrics"]
+    return {"status": row["status"], "rmse": metrics["model"]["rmse"], "mae": metrics["model"]["mae"],
+            "ndcg_at_k": metrics["model"]["ndcg_at_k"], "baseline_ndcg_at_k": metrics["baseline"]["ndcg_at_k"],
+            "k": metrics["k"]}
+
+
+def _cleanup(settings, schema: str, prefix: str) -> None:
+    from movielens_recs.benchmark.publish_bench import drop_schema
+    from movielens_recs.orchestration.connections import postgres_connect
+    from movielens_recs.orchestration.publishing import s3_client
+
+    with postgres_connect(schema=schema) as conn:
+        drop_schema(conn, schema)
+    client = s3_client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.s3_bucket, Prefix=prefix + "/"):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=settings.s3_bucket, Delete={"Objects": keys})
+
+
+def format_table(result: dict) -> str:
+    out = [f"benchmark {result['name']}: {result['dataset']} on {result['machine']['cpus']} CPUs, "
+           f"{result['machine']['memory_gib']} GiB ({result['machine']['platform']})"]
+    out.append(f"  whole DAG {result['dag_seconds']:.1f} s")
+    for stage, seconds in result["stages"].items():
+        out.append(f"    {stage:18} {'skipped' if seconds is None else f'{seconds:8.1f} s'}")
+    q = result["quality"]
+    out.append(f"  quality: RMSE {q['rmse']:.4f}  NDCG@{q['k']} {q['ndcg_at_k']:.4f}  "
+               f"baseline NDCG@{q['k']} {q['baseline_ndcg_at_k']:.4f}")
+    t = result["topn"]
+    out.append(f"  top-{t['top_n']} for {t['users']:,} users x {t['items']:,} movies, rank {t['rank']}:")
+    for key, label in (("recommend_job", "recommend job"), ("recommend_for_all_users", "recommendForAllUsers"),
+                       ("machine_limit", "numpy machine limit")):
+        out.append(f"    {label:22} {t[key]['users_per_second']:>12,.0f} users/s  ({t[key]['seconds']} s)")
+    out.append(f"    recommend job = {t['speedup_vs_recommend_for_all_users']}x recommendForAllUsers, "
+               f"{t['fraction_of_machine_limit']:.1%} of the machine limit")
+    for key, p in result["postgres"].items():
+        out.append(f"  PostgreSQL ({key}, {p['rows']:,} rows): load {p['copy_rows_per_second']:,} rows/s with COPY, "
+                   f"{p['row_by_row_rows_per_second']:,} rows/s row by row ({p['copy_speedup_vs_row_by_row']}x)")
+        out.append(f"    switch at most {p['switch_ms_max']} ms; reader queries overlapping a switch: "
+                   f"{p['reader_queries_during_switch']}, longest {p['reader_ms_max_during_switch']} ms")
+        out.append(f"    readers overall: median {p['reader_ms_median']} ms, max {p['reader_ms_max']} ms over "
+                   f"{p['reader_queries']:,} queries, {p['reader_inconsistent_reads']} inconsistent")
+    return "\n".join(out)
+
+
+def _machine() -> dict:
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {"cpus": os.cpu_count(), "memory_gib": round(pages / 1024**3, 1), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=os.environ.get("DATASET") or "ml-latest-small")
+    parser.add_argument("--name", default=None, help="default: <dataset>-<UTC time>")
+    parser.add_argument("--results-dir", default=None, help="default: bench/results in the project")
+    parser.add_argument("--copy-rows", type=int, default=1_620_000,
+                        help="rows of the scaled PostgreSQL load (default: ml-25m's 162k users x 10); 0 skips it")
+    parser.add_argument("--top-n", type=int, default=10)
+    parser.add_argument("--reuse-lake", action="store_true",
+                        help="use the stack's lake, so a snapshot made earlier is reused and validation skipped "
+                             "(default: a fresh lake, so every stage runs)")
+    args = parser.parse_args(argv)
+
+    name = args.name or f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    tag = uuid.uuid4().hex[:8]
+    # the benchmark's own registry and published set: never what `make run` serves
+    os.environ["MLRECS_DB_SCHEMA"] = f"bench_{tag}"
+    os.environ["MLRECS_S3_PREFIX"] = f"bench/{tag}"
+
+    from movielens_recs.config import Settings
+    from movielens_recs.orchestration.devrun import latest_run, run_dag
+
+    scratch = Settings.from_env().state_dir / "bench" / tag
+    if not args.reuse_lake:
+        os.environ["MLRECS_LAKE_URI"] = str(scratch / "lake")
+        os.environ["MLRECS_DOWNLOAD_DIR"] = str(scratch / "downloads")
+        os.environ["MLRECS_DATA_DOCS_DIR"] = str(scratch / "data_docs")
+    settings = Settings.from_env()
+    results_dir = Path(args.results_dir) if args.results_dir else settings.project_root / "bench" / "results"
+    log_path = settings.state_dir / "logs" / f"bench-{name}.log"
+    print(f"benchmark {name}: running the DAG on {args.dataset} (log {log_path}) ...", flush=True)
+    try:
+        code = run_dag((date.today() - timedelta(days=1)).isoformat(),
+                       {"dataset": args.dataset, "top_n": args.top_n}, log_path)
+        run = latest_run()
+        if code != 0 or run["state"] != "success" or run["tasks"].get("promote", {}).get("state") != "success":
+            print(f"the DAG run did not publish (state {run['state']}); see {log_path}", file=sys.stderr)
+            return 1
+        prepared = run["results"]["prepare_model"]
+        print("measuring top-N throughput ...", flush=True)
+        topn = bench_topn(settings, prepared, args.top_n)
+        print("measuring PostgreSQL loads and the switch ...", flush=True)
+        postgres = bench_postgres(settings, prepared, args.copy_rows)
+        result = {
+            "name": name,
+            "dataset": args.dataset,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": _machine(),
+            "dag_seconds": run["duration"],
+            "stages": {stage: run["tasks"].get(stage, {}).get("duration") for stage in STAGES},
+            "quality": _quality(prepared),
+            "topn": topn,
+            "postgres": postgres,
+            "model_id": prepared["model_id"],
+            "log": str(log_path),
+        }
+    finally:
+        _cleanup(settings, os.environ["MLRECS_DB_SCHEMA"], os.environ["MLRECS_S3_PREFIX"])
+        shutil.rmtree(scratch, ignore_errors=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(format_table(result))
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

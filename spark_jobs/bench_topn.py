@@ -1,0 +1,45 @@
+"""spark-submit entry point for the benchmark: top-N throughput of one trained model, the
+project's recommend job against recommendForAllUsers and a numpy machine-limit estimate.
+Writes the figures as JSON to --output. Imports nothing from Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-uri", required=True)
+    p.add_argument("--ratings", required=True)
+    p.add_argument("--movies", required=True)
+    p.add_argument("--top-n", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--output", required=True, help="local path of the JSON figures")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql import SparkSession
+
+    from movielens_recs.benchmark.topn_bench import measure
+
+    spark = SparkSession.builder.appName("bench-topn").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        model = ALSModel.load(f"{args.model_uri}/als")
+        ratings = spark.read.parquet(args.ratings).cache()
+        movies = spark.read.parquet(args.movies).cache()
+        ratings.count(), movies.count()
+        figures = measure(model, ratings, movies, args.top_n, args.repeats)
+    finally:
+        spark.stop()
+    with open(args.output, "w") as fh:
+        json.dump(figures, fh, indent=2)
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
