@@ -2,6 +2,7 @@
 from a local HTTP server that stands in for GroupLens."""
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg.rows import dict_row
 
+from movielens_recs.config import Settings
 from movielens_recs.devstack import BUCKET
 from movielens_recs.publish import s3 as s3_publish
 
@@ -87,7 +89,7 @@ def _states(run):
 PUBLISHING = ("recommend", "publish_postgres", "publish_s3", "promote")
 
 
-def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(stack, dag_env, movielens_server, tmp_path, registry_rows):
+def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_env, movielens_server, tmp_path, registry_rows):
     env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
     run = run_dag(env, "ml-latest-small", "2026-11-01")
     assert run["state"] == "success", open(run["log"]).read()[-5000:]
@@ -149,6 +151,31 @@ def test_ml_latest_small_end_to_end_then_a_worse_model_is_rejected(stack, dag_en
     assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
     # ... and nothing was recomputed or published: readers still get the first model's set
     assert all(_states(again)[task] == "skipped" for task in PUBLISHING)
+    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
+    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
+
+
+    # a model that passes the gate but whose recommendations break their suite (here a suite
+    # made stricter than the output can meet): rejected, nothing published, champion kept
+    strict = tmp_path / "strict_expectations"
+    shutil.copytree(Settings.from_env().expectations_dir, strict)
+    suite = json.loads((strict / "recommendations.json").read_text())
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_between" and expectation["kwargs"]["column"] == "rank":
+            expectation["kwargs"]["max_value"] = 5
+    (strict / "recommendations.json").write_text(json.dumps(suite))
+    third = run_dag({**env, "MLRECS_EXPECTATIONS_DIR": str(strict)}, "ml-latest-small", "2026-11-03")
+    assert third["state"] == "failed"
+    states = _states(third)
+    assert (states["gate"], states["recommend"]) == ("success", "failed")
+    assert (states["publish_postgres"], states["publish_s3"], states["promote"]) == ("upstream_failed",) * 3
+    bad = third["results"]["prepare_model"]["model_id"]
+    rows = registry_rows()
+    assert rows[bad]["status"] == "rejected" and rows[first]["status"] == "champion"
+    rule = {r["name"]: r for r in rows[bad]["decision"]["rules"]}["recommendations_valid"]
+    assert not rule["passed"] and "expect_column_values_to_be_between(rank)" in rule["detail"]
+    log = open(third["log"]).read()
+    assert f"recommendations of {bad} failed validation; model rejected, nothing published" in log
     assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
     assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
 
