@@ -10,7 +10,7 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run registry published rollback bench test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run registry published rollback bench data test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make published        the recommendations version each sink serves, and the kept ones"
 	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (DATASET=..., BENCH_ARGS=...)"
+	@echo "make data SIZE=1M     write a MovieLens-shaped archive (ml-25m layout) to .local/generated/ (SEED=...)"
 	@echo "make rollback         serve the previous version again (VERSION=<model version>, SINKS=postgres,s3)"
 	@echo "make test-unit | test-integration | test-e2e   one tier of the suite"
 	@echo "make clean    stop the stack and delete .local/ (the lake, databases, Airflow home)"
@@ -65,6 +66,9 @@ rollback: up
 
 bench: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(BENCH_ARGS)
+
+data: install
+	@$(PY) -m movielens_recs.datasets.synthetic --ratings $(or $(SIZE),1M) $(if $(SEED),--seed $(SEED))
 
 # The suite starts the stack itself (tests/conftest.py) and stops what it started.
 test: prereqs
