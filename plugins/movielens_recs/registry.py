@@ -8,6 +8,7 @@ transaction: both happen or neither does.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 # candidate: registered, being trained and evaluated; approved: passed the gate, its
-# recommendations are being computed and published; champion: published and served.
-STATUSES = ("candidate", "approved", "champion", "rejected", "retired")
+# recommendations are being computed and published; champion: published and served;
+# historical: trained for an older logical date than the champion's (a backfill), kept on
+# record but never promoted or published.
+STATUSES = ("candidate", "approved", "champion", "rejected", "retired", "historical")
+DECIDED = ("champion", "retired", "historical")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_registry (
@@ -27,12 +31,14 @@ CREATE TABLE IF NOT EXISTS model_registry (
     dag_run_id    text,
     logical_date  timestamptz,
     snapshot_id   text NOT NULL,
+    cutoff        timestamptz,
+    training_rows bigint,
     params        jsonb NOT NULL DEFAULT '{}'::jsonb,
     metrics       jsonb,
     model_uri     text NOT NULL,
     status        text NOT NULL DEFAULT 'candidate'
                   CONSTRAINT model_registry_status_check
-                  CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired')),
+                  CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired', 'historical')),
     decision      jsonb,
     created_at    timestamptz NOT NULL DEFAULT now(),
     evaluated_at  timestamptz,
@@ -44,13 +50,15 @@ CREATE TABLE IF NOT EXISTS model_registry (
 CREATE UNIQUE INDEX IF NOT EXISTS model_registry_one_champion
     ON model_registry (dataset) WHERE status = 'champion';
 CREATE INDEX IF NOT EXISTS model_registry_by_dataset ON model_registry (dataset, created_at DESC);
--- registries created before the 'approved' status existed get the wider check
+-- registries created by earlier versions get the newer columns and statuses
+ALTER TABLE model_registry ADD COLUMN IF NOT EXISTS cutoff timestamptz;
+ALTER TABLE model_registry ADD COLUMN IF NOT EXISTS training_rows bigint;
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'model_registry'::regclass
-                   AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%approved%') THEN
+                   AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%historical%') THEN
         ALTER TABLE model_registry DROP CONSTRAINT IF EXISTS model_registry_status_check;
         ALTER TABLE model_registry ADD CONSTRAINT model_registry_status_check
-            CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired'));
+            CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired', 'historical'));
     END IF;
 END $$;
 """
@@ -58,6 +66,10 @@ END $$;
 
 class RegistryError(RuntimeError):
     pass
+
+
+class AlreadyDecided(RegistryError):
+    """The model was promoted, retired or recorded as historical by an earlier run."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class ModelRecord:
     params: dict
     dag_run_id: str | None = None
     logical_date: datetime | None = None
+    cutoff: datetime | None = None
 
 
 def ensure_schema(conn: Connection) -> None:
@@ -79,25 +92,27 @@ def ensure_schema(conn: Connection) -> None:
 
 
 def register(conn: Connection, record: ModelRecord) -> dict:
-    """Insert a candidate; a rerun of the same model id resets it, unless it was decided."""
+    """Insert a candidate. A rerun of the same model id (same dataset, logical date, snapshot and
+    params) resets it and trains again, unless it was decided for good (DECIDED): then
+    AlreadyDecided is raised and the rerun has nothing to do."""
     with conn.transaction():
         row = conn.execute(
             """
-            INSERT INTO model_registry (model_id, dataset, dag_run_id, logical_date, snapshot_id, params, model_uri)
-            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            INSERT INTO model_registry (model_id, dataset, dag_run_id, logical_date, snapshot_id, cutoff, params, model_uri)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (model_id) DO UPDATE
-               SET dag_run_id = EXCLUDED.dag_run_id, params = EXCLUDED.params,
-                   model_uri = EXCLUDED.model_uri, metrics = NULL, decision = NULL,
+               SET dag_run_id = EXCLUDED.dag_run_id, params = EXCLUDED.params, cutoff = EXCLUDED.cutoff,
+                   model_uri = EXCLUDED.model_uri, metrics = NULL, decision = NULL, training_rows = NULL,
                    evaluated_at = NULL, decided_at = NULL
-             WHERE model_registry.status IN ('candidate', 'rejected')
+             WHERE model_registry.status IN ('candidate', 'rejected', 'approved')
             RETURNING *
             """,
             (record.model_id, record.dataset, record.dag_run_id, record.logical_date, record.snapshot_id,
-             Jsonb(record.params), record.model_uri),
+             record.cutoff, Jsonb(record.params), record.model_uri),
         ).fetchone()
         if row is None:
             status = get(conn, record.model_id)["status"]
-            raise RegistryError(f"model {record.model_id} is already {status}; it will not be trained over")
+            raise AlreadyDecided(f"model {record.model_id} is already {status}; it will not be trained over")
         conn.execute("UPDATE model_registry SET status = 'candidate' WHERE model_id = %s", (record.model_id,))
     return get(conn, record.model_id)
 
@@ -121,11 +136,12 @@ def history(conn: Connection, dataset: str, limit: int = 20) -> list[dict]:
         ).fetchall()
 
 
-def record_metrics(conn: Connection, model_id: str, metrics: dict) -> None:
+def record_metrics(conn: Connection, model_id: str, metrics: dict, training_rows: int | None = None) -> None:
     with conn.transaction():
         updated = conn.execute(
-            "UPDATE model_registry SET metrics = %s, evaluated_at = now() WHERE model_id = %s AND status = 'candidate'",
-            (Jsonb(metrics), model_id),
+            """UPDATE model_registry SET metrics = %s, training_rows = coalesce(%s, training_rows), evaluated_at = now()
+               WHERE model_id = %s AND status = 'candidate'""",
+            (Jsonb(metrics), training_rows, model_id),
         ).rowcount
     if updated != 1:
         raise RegistryError(f"no candidate {model_id} to record metrics for")
@@ -141,6 +157,18 @@ def reject(conn: Connection, model_id: str, decision: dict) -> None:
         ).rowcount
     if updated != 1:
         raise RegistryError(f"no candidate {model_id} to reject")
+
+
+def mark_historical(conn: Connection, model_id: str, decision: dict) -> None:
+    """Trained for an older logical date than the champion's: on record, never promoted."""
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE model_registry SET status = 'historical', decision = %s, decided_at = now()
+               WHERE model_id = %s AND status IN ('candidate', 'approved')""",
+            (Jsonb(decision), model_id),
+        ).rowcount
+    if updated != 1:
+        raise RegistryError(f"no candidate {model_id} to record as historical")
 
 
 def approve(conn: Connection, model_id: str, decision: dict) -> None:
@@ -164,19 +192,24 @@ def promote(conn: Connection, model_id: str, decision: dict | None, expected_cha
     """
     with conn.transaction():
         candidate = conn.execute(
-            "SELECT dataset FROM model_registry WHERE model_id = %s AND status IN ('candidate', 'approved') FOR UPDATE",
+            "SELECT dataset, cutoff FROM model_registry WHERE model_id = %s AND status IN ('candidate', 'approved') FOR UPDATE",
             (model_id,),
         ).fetchone()
         if candidate is None:
             raise RegistryError(f"no candidate {model_id} to promote")
-        (dataset,) = candidate
+        dataset, cutoff = candidate
         # one promotion per dataset at a time; the unique index is the last line of defence
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('model_registry_champion:' || %s))", (dataset,))
         current = conn.execute(
-            "SELECT model_id FROM model_registry WHERE dataset = %s AND status = 'champion' FOR UPDATE",
+            "SELECT model_id, cutoff FROM model_registry WHERE dataset = %s AND status = 'champion' FOR UPDATE",
             (dataset,),
         ).fetchone()
         current_id = current[0] if current else None
+        if current and current[1] and cutoff and cutoff < current[1]:
+            raise RegistryError(
+                f"{model_id} was trained on data up to {cutoff:%Y-%m-%d %H:%M}, before champion {current_id} "
+                f"({current[1]:%Y-%m-%d %H:%M}): an older model never replaces a newer one"
+            )
         if current_id != expected_champion:
             raise RegistryError(
                 f"the champion of {dataset} changed from {expected_champion} to {current_id} while "
@@ -196,11 +229,30 @@ def promote(conn: Connection, model_id: str, decision: dict | None, expected_cha
     return current_id
 
 
+@contextmanager
+def publication_lock(conn: Connection, dataset: str):
+    """Serializes publishing and promotion per dataset across every run (scheduled, manual,
+    backfill, even other deployments): held on `conn`'s session, so a worker that dies
+    releases it with its connection."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('model_registry_publish:' || %s))", (dataset,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('model_registry_publish:' || %s))", (dataset,))
+
+
+def is_older_than(candidate: dict, champion: dict | None) -> bool:
+    """True when `candidate` was trained on data cut off before the champion's."""
+    return bool(champion and champion.get("cutoff") and candidate.get("cutoff")
+                and candidate["cutoff"] < champion["cutoff"])
+
+
 def describe(row: dict[str, Any]) -> str:
     metrics = row.get("metrics") or {}
     model = metrics.get("model", {})
+    cutoff = f"cutoff {row['cutoff']:%Y-%m-%d %H:%M} " if row.get("cutoff") else ""
     return (
-        f"{row['model_id']} [{row['status']}] snapshot {row['snapshot_id'][:12]} "
+        f"{row['model_id']} [{row['status']}] snapshot {row['snapshot_id'][:12]} {cutoff}"
         f"rmse={model.get('rmse', float('nan')):.4f} ndcg@{metrics.get('k', '?')}={model.get('ndcg_at_k', float('nan')):.4f} "
         f"at {row['model_uri']}"
     )

@@ -1,6 +1,7 @@
 """The model registry on the real PostgreSQL of the local stack, each test in its own schema."""
 
 import uuid
+from datetime import datetime, timezone
 
 import psycopg
 import pytest
@@ -20,8 +21,8 @@ def conn(stack):
         c.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def add(conn, model_id, dataset="ml-x"):
-    registry.register(conn, ModelRecord(model_id, dataset, "snap", f"file:///models/{model_id}", {"rank": 10}))
+def add(conn, model_id, dataset="ml-x", cutoff=None):
+    registry.register(conn, ModelRecord(model_id, dataset, "snap", f"file:///models/{model_id}", {"rank": 10}, cutoff=cutoff))
     registry.record_metrics(conn, model_id, {"k": 10, "model": {"rmse": 0.9, "ndcg_at_k": 0.1}})
 
 
@@ -114,13 +115,61 @@ def test_an_approved_model_whose_recommendations_fail_is_rejected(conn):
     assert status(conn, "a") == "rejected" and registry.champion(conn, "ml-x") is None
 
 
-def test_a_registry_from_before_the_approved_status_is_migrated(conn):
+def test_a_registry_from_an_earlier_version_is_migrated(conn):
+    conn.execute("ALTER TABLE model_registry DROP COLUMN cutoff, DROP COLUMN training_rows")
     conn.execute("ALTER TABLE model_registry DROP CONSTRAINT model_registry_status_check")
     conn.execute("ALTER TABLE model_registry ADD CONSTRAINT model_registry_status_check "
                  "CHECK (status IN ('candidate', 'champion', 'rejected', 'retired'))")
-    add(conn, "a")
+    conn.execute("INSERT INTO model_registry (model_id, dataset, snapshot_id, model_uri) VALUES ('a', 'ml-x', 's', 'u')")
     with pytest.raises(psycopg.errors.CheckViolation):
         registry.approve(conn, "a", {})
     registry.ensure_schema(conn)
     registry.approve(conn, "a", {})
     assert status(conn, "a") == "approved"
+
+
+def day(d):
+    return datetime(2018, 6, d, tzinfo=timezone.utc)
+
+
+def test_an_older_model_never_replaces_a_newer_champion(conn):
+    add(conn, "june-10", cutoff=day(10))
+    registry.promote(conn, "june-10", {}, expected_champion=None)
+    add(conn, "june-3", cutoff=day(3))
+    assert registry.is_older_than(registry.get(conn, "june-3"), registry.champion(conn, "ml-x"))
+    with pytest.raises(RegistryError, match="an older model never replaces a newer one"):
+        registry.promote(conn, "june-3", {}, expected_champion="june-10")
+    registry.mark_historical(conn, "june-3", {"promote": False})
+    assert (status(conn, "june-10"), status(conn, "june-3")) == ("champion", "historical")
+    add(conn, "june-11", cutoff=day(11))
+    assert not registry.is_older_than(registry.get(conn, "june-11"), registry.champion(conn, "ml-x"))
+
+
+def test_a_decided_model_says_so_when_its_run_is_repeated(conn):
+    add(conn, "a", cutoff=day(1))
+    registry.promote(conn, "a", {}, expected_champion=None)
+    with pytest.raises(registry.AlreadyDecided, match="already champion"):
+        add(conn, "a", cutoff=day(1))
+    add(conn, "b", cutoff=day(2))
+    registry.approve(conn, "b", {})
+    add(conn, "b", cutoff=day(2))  # approved but never published: a rerun starts it again
+    assert status(conn, "b") == "candidate"
+
+
+def test_publication_lock_serializes_runs(conn, stack):
+    import threading
+    import time
+
+    order = []
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as other:
+        def second():
+            with registry.publication_lock(other, "ml-x"):
+                order.append("second")
+
+        with registry.publication_lock(conn, "ml-x"):
+            thread = threading.Thread(target=second)
+            thread.start()
+            time.sleep(0.5)
+            order.append("first done")
+        thread.join(timeout=10)
+    assert order == ["first done", "second"]
