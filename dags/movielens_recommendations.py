@@ -1,10 +1,12 @@
 """Daily MovieLens recommendations.
 
 download -> snapshot -> validate -> prepare_model -> train -> evaluate -> gate
-    -> recommend (top N per user, validated) -> publish_postgres / publish_s3 -> promote
+    -> recommend (top N per user, validated) -> publish (PostgreSQL and/or S3, then promote)
 
-A model the gate rejects, or whose recommendations fail their suites, is recorded as rejected
-and nothing after it runs: readers keep the last published set, the champion stays champion.
+Each run trains on the ratings made before the end of its data interval. A model the gate
+rejects, or whose recommendations fail their suites, is recorded as rejected; one trained for an
+older date than the champion's (a backfill) is recorded as historical. Either way nothing after
+it runs: readers keep the last published set, and the champion stays champion.
 This file only wires tasks; what they do lives in `plugins/movielens_recs`.
 """
 
@@ -41,7 +43,9 @@ def _model_param(key: str) -> str:
     dag_id="movielens_recommendations",
     description="Download and validate MovieLens, train ALS on Spark, gate it, publish every user's top N",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    # from MovieLens' first ratings, so that any past day can be backfilled; with catchup off,
+    # unpausing the DAG does not create a run for every day since
+    start_date=datetime(1995, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["movielens", "recommendations", "spark", "great-expectations"],
@@ -122,8 +126,8 @@ def movielens_recommendations():
         return tasks.mark_validated(snap)
 
     @task
-    def prepare_model(ready: dict, params=None, run_id=None, logical_date=None) -> dict:
-        return modeling.prepare_model(ready, params, run_id, logical_date)
+    def prepare_model(ready: dict, params=None, **context) -> dict:
+        return modeling.prepare_model(ready, params, context)
 
     train = ProjectSparkSubmitOperator(
         task_id="train",
@@ -136,6 +140,7 @@ def movielens_recommendations():
             "--model-id", _model("model_id"),
             "--model-uri", _model("model_uri"),
             "--checkpoint-dir", _model("checkpoint_dir"),
+            "--cutoff", _model("cutoff"),
             *[arg for key in ALS.as_dict() for arg in ("--" + key.replace("_", "-"), _model_param(key))],
         ],
     )
@@ -169,23 +174,16 @@ def movielens_recommendations():
             "--ratings", _model("ratings_spark_uri"),
             "--movies", _model("movies_spark_uri"),
             "--top-n", "{{ params.top_n }}",
+            "--cutoff", _model("cutoff"),
             "--expectations-dir", str(settings.expectations_dir),
             "--data-docs-dir", str(settings.data_docs_dir),
         ],
     )
 
     @task(execution_timeout=timedelta(minutes=30))
-    def publish_postgres(prepared: dict, params=None) -> dict:
-        return publishing.publish_postgres(prepared, params)
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def publish_s3(prepared: dict, params=None) -> dict:
-        return publishing.publish_s3(prepared, params)
-
-    @task(trigger_rule="none_failed_min_one_success", retries=3)
-    def promote(prepared: dict) -> dict:
-        """Runs once every configured sink published (a sink left out is skipped, not failed)."""
-        return publishing.promote(prepared)
+    def publish(prepared: dict, params=None, **context) -> dict:
+        """Every chosen sink, then the promotion, serialized per dataset across all runs."""
+        return publishing.publish(prepared, params, context)
 
     snap = snapshot(download())
     ready = snapshot_ready(snap)
@@ -194,7 +192,7 @@ def movielens_recommendations():
     prepared = prepare_model(ready)
     prepared >> train >> evaluate
     evaluate >> gate(prepared) >> recommend
-    recommend >> [publish_postgres(prepared), publish_s3(prepared)] >> promote(prepared)
+    recommend >> publish(prepared)
 
 
 movielens_recommendations()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime, timezone
 
 
 def parse_args(argv):
@@ -25,6 +26,7 @@ def parse_args(argv):
     p.add_argument("--cold-start-min-average", type=float, default=3.5)
     p.add_argument("--expectations-dir", required=True)
     p.add_argument("--data-docs-dir", default=None)
+    p.add_argument("--cutoff", default="", help="the model's cutoff (ISO time): only ratings before it count as seen")
     p.add_argument("--output-uri", default="", help="default: <model-uri>/recommendations")
     return p.parse_args(argv)
 
@@ -42,13 +44,14 @@ def main(argv=None) -> int:
     from movielens_recs.recommend.run import run_recommend
 
     output = args.output_uri or output_uri(args.model_uri)
+    cutoff = datetime.fromisoformat(args.cutoff).astimezone(timezone.utc) if args.cutoff else None
     spark = SparkSession.builder.appName(f"recommend-{args.model_id}").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
         report, summary = run_recommend(
             spark, model_id=args.model_id, model_uri=args.model_uri, ratings_uri=args.ratings,
             movies_uri=args.movies, top_n=args.top_n, output=output, expectations_dir=args.expectations_dir,
-            cold_start_min_average=args.cold_start_min_average, data_docs_dir=args.data_docs_dir,
+            cold_start_min_average=args.cold_start_min_average, data_docs_dir=args.data_docs_dir, cutoff=cutoff,
         )
     finally:
         spark.stop()

@@ -29,15 +29,14 @@ def test_daily_dag_tasks(dagbag):
     assert dag.get_task("snapshot_ready").upstream_task_ids == {"validate", "validation_needed", "snapshot"}
 
 
-def test_publishing_follows_the_gate_and_promotion_follows_publishing(dagbag):
+def test_publishing_follows_the_gate_and_the_cutoff_reaches_the_spark_jobs(dagbag):
     dag = dagbag.dags["movielens_recommendations"]
     assert dag.get_task("recommend").upstream_task_ids == {"gate"}
-    for sink in ("publish_postgres", "publish_s3"):
-        assert dag.get_task(sink).upstream_task_ids == {"recommend", "prepare_model"}
-    promote = dag.get_task("promote")
-    assert promote.upstream_task_ids == {"publish_postgres", "publish_s3", "prepare_model"}
-    # a sink left out of the run is skipped; a failed one must stop the promotion
-    assert promote.trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("publish").upstream_task_ids == {"recommend", "prepare_model"}
+    assert dag.get_task("publish").downstream_task_ids == set()
+    for task_id in ("train", "recommend"):
+        args = dag.get_task(task_id).application_args
+        assert args[args.index("--cutoff") + 1] == "{{ ti.xcom_pull(task_ids='prepare_model')['cutoff'] }}"
 
 
 def test_every_dag_has_tags_retries_and_no_catchup(dagbag):

@@ -18,7 +18,7 @@ def test_bench_writes_its_figures_and_leaves_nothing_published(stack, stack_env,
     result = json.loads((tmp_path / "test-run.json").read_text())
 
     # every stage ran, on a fresh lake
-    assert all(result["stages"][stage] > 0 for stage in ("download", "validate", "train", "recommend", "publish_postgres"))
+    assert all(result["stages"][stage] > 0 for stage in ("download", "validate", "train", "recommend", "publish"))
     assert result["dag_seconds"] >= result["stages"]["train"]
     assert 0.8 < result["quality"]["rmse"] < 0.9 and result["quality"]["status"] == "champion"
     topn = result["topn"]

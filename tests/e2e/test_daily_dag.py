@@ -86,7 +86,7 @@ def _states(run):
     return {task: ti["state"] for task, ti in run["tasks"].items()}
 
 
-PUBLISHING = ("recommend", "publish_postgres", "publish_s3", "promote")
+PUBLISHING = ("recommend", "publish")
 
 
 def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_env, movielens_server, tmp_path, registry_rows):
@@ -97,7 +97,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
         "download": "success", "snapshot": "success", "validation_needed": "success",
         "validate": "success", "snapshot_ready": "success", "prepare_model": "success",
         "train": "success", "evaluate": "success", "gate": "success",
-        "recommend": "success", "publish_postgres": "success", "publish_s3": "success", "promote": "success",
+        "recommend": "success", "publish": "success",
     }
     ready = run["results"]["snapshot_ready"]
     assert ready["snapshot_id"] == "91f91ad0f0846e764ddf79cf44a0cbe1"  # ../shared/data/ml-latest-small.zip.md5
@@ -131,7 +131,9 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
         assert pg_rows[column].tolist() == s3_rows[column].tolist(), column
     assert np.allclose(pg_rows["score"], s3_rows["score"], atol=1e-5)  # real vs float32
     assert pg_rows.groupby("user_id")["rank"].apply(list).map(lambda r: r == list(range(1, 11))).all()
-    assert run["results"]["promote"] == {"champion": first, "retired": None}
+    published = run["results"]["publish"]
+    assert (published["champion"], published["retired"]) == (first, None)
+    assert [p["sink"] for p in published["published"]] == ["postgres", "s3"]
 
     # next day, same archive, a model made worse by its params: nothing is downloaded, parsed or
     # validated again; the model is trained, measured against the champion, and turned down
@@ -168,7 +170,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert third["state"] == "failed"
     states = _states(third)
     assert (states["gate"], states["recommend"]) == ("success", "failed")
-    assert (states["publish_postgres"], states["publish_s3"], states["promote"]) == ("upstream_failed",) * 3
+    assert states["publish"] == "upstream_failed"
     bad = third["results"]["prepare_model"]["model_id"]
     rows = registry_rows()
     assert rows[bad]["status"] == "rejected" and rows[first]["status"] == "champion"
@@ -194,3 +196,38 @@ def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset
     assert "AirflowFailException: snapshot ml-bad/" in log and "failed validation:" in log
     assert "movielens pipeline failure: dag=movielens_recommendations task=validate" in log
     assert not list((tmp_path / "lake").rglob("_VALIDATED.json"))
+
+
+def test_each_date_trains_on_its_own_past_reruns_change_nothing_and_older_dates_never_win(
+        stack, dag_env, movielens_server, registry_rows):
+    """ml-latest-small's ratings run to 2018-09-24: a run dated in 2018 sees only what was rated
+    before its date. Then a rerun of that date, and a run for an earlier date (what a backfill
+    does), both leave the champion and the published set alone."""
+    env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
+    june = run_dag(env, "ml-latest-small", "2018-06-01")
+    assert june["state"] == "success", open(june["log"]).read()[-5000:]
+    champion = june["results"]["prepare_model"]["model_id"]
+    assert june["results"]["prepare_model"]["cutoff"].startswith("2018-06-01")
+    served = published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"])
+    manifest, _ = published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])
+
+    rerun = run_dag(env, "ml-latest-small", "2018-06-01")
+    assert rerun["state"] == "success", open(rerun["log"]).read()[-5000:]
+    assert _states(rerun)["prepare_model"] == "skipped" and _states(rerun)["train"] == "skipped"
+    assert "already champion; it will not be trained over" in open(rerun["log"]).read()
+
+    may = run_dag(env, "ml-latest-small", "2018-05-01")
+    assert may["state"] == "success", open(may["log"]).read()[-5000:]
+    older = may["results"]["prepare_model"]["model_id"]
+    assert _states(may)["gate"] == "success" and all(_states(may)[t] == "skipped" for t in PUBLISHING)
+
+    rows = registry_rows()
+    assert set(rows) == {champion, older}, "one row per date and params, never a duplicate"
+    assert (rows[champion]["status"], rows[older]["status"]) == ("champion", "historical")
+    assert rows[older]["cutoff"] < rows[champion]["cutoff"]
+    assert 0 < rows[older]["training_rows"] < rows[champion]["training_rows"] < 100_836
+    assert rows[champion]["snapshot_id"] == rows[older]["snapshot_id"]
+    failed = [r["name"] for r in rows[older]["decision"]["rules"] if not r["passed"]]
+    assert "not_older_than_champion" in failed
+    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(served)
+    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest

@@ -31,7 +31,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-STAGES = ("download", "snapshot", "validate", "train", "evaluate", "recommend", "publish_postgres", "publish_s3")
+STAGES = ("download", "snapshot", "validate", "train", "evaluate", "recommend", "publish")
 
 
 def _spark_master() -> str:
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     from movielens_recs.orchestration.devrun import latest_run, run_dag
 
     scratch = Settings.from_env().state_dir / "bench" / tag
+    os.environ["MLRECS_MODEL_STORE_URI"] = str(scratch / "models")  # never over a model `make run` serves
     if not args.reuse_lake:
         os.environ["MLRECS_LAKE_URI"] = str(scratch / "lake")
         os.environ["MLRECS_DOWNLOAD_DIR"] = str(scratch / "downloads")
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         code = run_dag((date.today() - timedelta(days=1)).isoformat(),
                        {"dataset": args.dataset, "top_n": args.top_n}, log_path)
         run = latest_run()
-        if code != 0 or run["state"] != "success" or run["tasks"].get("promote", {}).get("state") != "success":
+        if code != 0 or run["state"] != "success" or run["tasks"].get("publish", {}).get("state") != "success":
             print(f"the DAG run did not publish (state {run['state']}); see {log_path}", file=sys.stderr)
             return 1
         prepared = run["results"]["prepare_model"]

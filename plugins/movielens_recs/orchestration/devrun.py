@@ -123,8 +123,7 @@ def _publish_lines(run: dict, user_id: int | None) -> list[str]:
                        f"({marker['users_per_second']:,.0f} users/s), validated")
         except Exception as exc:  # the summary reports; it does not fail the run
             out.append(f"  recommendations: marker unreadable ({exc})")
-    for task_id in ("publish_postgres", "publish_s3"):
-        result = run["results"].get(task_id)
+    for result in (run["results"].get("publish") or {}).get("published", []):
         if result:
             extra = ""
             if result["sink"] == "postgres" and not result["already_current"]:
@@ -173,6 +172,8 @@ def format_summary(run: dict, log_path: Path, user_id: int | None = None) -> str
     prepared = run["results"].get("prepare_model")
     if prepared:
         out += _model_lines(prepared)
+    elif run["tasks"].get("prepare_model", {}).get("state") == "skipped":
+        out.append("  model: an earlier run of this date, snapshot and params already decided it; nothing to redo")
     out += _publish_lines(run, user_id)
     if run["state"] != "success":
         out.append("  what went wrong:")

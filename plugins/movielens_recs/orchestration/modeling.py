@@ -8,6 +8,8 @@ import logging
 import os
 from datetime import datetime
 
+from airflow.sdk.exceptions import AirflowSkipException
+
 from movielens_recs import registry
 from movielens_recs.config import Settings
 from movielens_recs.gate import GateConfig, decide
@@ -19,28 +21,45 @@ from movielens_recs.orchestration.notify import on_rejection
 log = logging.getLogger(__name__)
 
 
-def model_id_for(dataset: str, logical_date: datetime, snapshot_id: str, params: AlsParams, run_id: str) -> str:
-    """Readable (dataset and day first) and unique to the run, the data and the params."""
-    digest = hashlib.sha1(
-        json.dumps([run_id, snapshot_id, params.as_dict()], sort_keys=True).encode()
-    ).hexdigest()[:10]
-    return f"{dataset}-{logical_date:%Y%m%d}-{digest}"
+def model_id_for(dataset: str, cutoff: datetime, snapshot_id: str, params: AlsParams, run_id: str | None = None) -> str:
+    """Readable (dataset and day first) and the same for the same data, cutoff and params, so
+    that rerunning a run, or one of its tasks, writes to the same places and registry row.
+    A run without a logical date (a manual trigger without one) has only itself to key on."""
+    key = [cutoff.isoformat(), snapshot_id, params.as_dict()] + ([run_id] if run_id else [])
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{dataset}-{cutoff:%Y%m%d}-{digest}"
 
 
-def prepare_model(ready: dict, dag_params: dict, run_id: str, logical_date: datetime) -> dict:
+def cutoff_for(context: dict) -> datetime:
+    """A run trains on the ratings made before the end of its data interval."""
+    for key in ("data_interval_end", "logical_date", "run_after"):
+        if context.get(key) is not None:
+            return context[key]
+    raise ValueError("the run has no data interval, logical date or run_after to cut the data at")
+
+
+def prepare_model(ready: dict, dag_params: dict, context: dict) -> dict:
     settings = Settings.from_env()
     params = AlsParams.from_dict(dag_params)
     dataset = ready["dataset"]
-    model_id = model_id_for(dataset, logical_date, ready["snapshot_id"], params, run_id)
+    run_id = context.get("run_id")
+    cutoff = cutoff_for(context)
+    keyed_by_run = context.get("logical_date") is None
+    model_id = model_id_for(dataset, cutoff, ready["snapshot_id"], params, run_id if keyed_by_run else None)
     uri = model_dir(settings.model_store_uri, dataset, model_id)
     with postgres_connect() as conn:
         registry.ensure_schema(conn)
-        registry.register(conn, registry.ModelRecord(
-            model_id=model_id, dataset=dataset, snapshot_id=ready["snapshot_id"], model_uri=uri,
-            params=params.as_dict(), dag_run_id=run_id, logical_date=logical_date,
-        ))
+        try:
+            registry.register(conn, registry.ModelRecord(
+                model_id=model_id, dataset=dataset, snapshot_id=ready["snapshot_id"], model_uri=uri,
+                params=params.as_dict(), dag_run_id=run_id, logical_date=context.get("logical_date"), cutoff=cutoff,
+            ))
+        except registry.AlreadyDecided as exc:
+            # a rerun of a run that finished: its model, registry row and publication stand
+            raise AirflowSkipException(f"{exc}: an earlier run did this work, nothing to redo") from None
         champion = registry.champion(conn, dataset)
-    log.info("candidate %s at %s; champion %s", model_id, uri, champion["model_id"] if champion else "none")
+    log.info("candidate %s (ratings before %s) at %s; champion %s", model_id, cutoff.isoformat(), uri,
+             champion["model_id"] if champion else "none")
     return {
         "model_id": model_id,
         "model_uri": uri,
@@ -48,6 +67,7 @@ def prepare_model(ready: dict, dag_params: dict, run_id: str, logical_date: date
         "snapshot_id": ready["snapshot_id"],
         "ratings_spark_uri": ready["ratings_spark_uri"],
         "movies_spark_uri": ready["movies_spark_uri"],
+        "cutoff": cutoff.isoformat(),
         "params": params.as_dict(),
         "k": int(dag_params.get("k") or 10),
         "champion_id": champion["model_id"] if champion else "",
@@ -87,13 +107,23 @@ def _boolean(value) -> bool:
 def run_gate(prepared: dict, dag_params: dict, context) -> bool:
     """Decide and record the decision in the registry. True only when approved for publishing."""
     metrics = read_json(f"{prepared['model_uri']}/metrics.json")
+    trained = read_json(f"{prepared['model_uri']}/metadata.json")
     decision = decide(metrics, gate_config(prepared["dataset"], dag_params))
     report = _metrics_table(metrics) + "\n" + decision.explain()
-    log.info("model %s\n%s", prepared["model_id"], report)
+    log.info("model %s (trained on %s ratings before %s)\n%s", prepared["model_id"], f"{trained['rows']['train']:,}",
+             prepared["cutoff"], report)
     with postgres_connect() as conn:
-        registry.record_metrics(conn, prepared["model_id"], metrics)
+        registry.record_metrics(conn, prepared["model_id"], metrics, training_rows=trained["rows"]["train"])
+        candidate = registry.get(conn, prepared["model_id"])
+        champion = registry.champion(conn, prepared["dataset"])
+        if registry.is_older_than(candidate, champion):
+            registry.mark_historical(conn, prepared["model_id"], historical_decision(decision.as_dict(), champion))
+            log.info("model %s is historical: champion %s was trained on later data (cutoff %s); "
+                     "recorded, not promoted, nothing published", prepared["model_id"], champion["model_id"],
+                     champion["cutoff"].isoformat())
+            return False
         if decision.promote:
-            # champion only once its recommendations are published (see publishing.promote)
+            # champion only once its recommendations are published (see publishing.publish)
             registry.approve(conn, prepared["model_id"], decision.as_dict())
             log.info("approved %s; it becomes champion of %s once its recommendations are published",
                      prepared["model_id"], prepared["dataset"])
@@ -101,6 +131,15 @@ def run_gate(prepared: dict, dag_params: dict, context) -> bool:
             registry.reject(conn, prepared["model_id"], decision.as_dict())
             on_rejection(context, f"model {prepared['model_id']} rejected by the gate; champion unchanged\n{report}")
     return decision.promote
+
+
+def historical_decision(decision: dict, champion: dict) -> dict:
+    """The gate's decision, plus why a model for an older date never replaces a newer one."""
+    return {**decision, "promote": False, "rules": [*decision.get("rules", []), {
+        "name": "not_older_than_champion", "passed": False, "value": None, "threshold": None,
+        "detail": f"champion {champion['model_id']} was trained on ratings up to {champion['cutoff'].isoformat()}; "
+                  "a backfill for an earlier date is recorded as historical, never promoted or published",
+    }]}
 
 
 def _metrics_table(metrics: dict) -> str:

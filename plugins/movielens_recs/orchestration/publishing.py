@@ -1,9 +1,9 @@
-"""Task bodies of the end of the DAG: publish an approved model's recommendations, then crown it.
+"""Task body of the end of the DAG: publish an approved model's recommendations, then crown it.
 
-Each sink switches its readers atomically on its own (see publish/postgres.py, publish/s3.py).
-The registry's champion changes only after every configured sink has published, so a failed
-publish leaves both the served set and the champion as they were; rerunning the failed task
-finishes the job (publishing a version already served is a no-op).
+Each sink switches its readers atomically (see publish/postgres.py, publish/s3.py). The
+registry's champion changes only after every chosen sink has published, so a failed publish
+leaves the champion as it was, and a sink that had not switched yet keeps its set; rerunning the
+task finishes the job (publishing a version a sink already serves is a no-op there).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from movielens_recs import registry
 from movielens_recs.config import Settings, parse_sinks
 from movielens_recs.lake.filesystem import join
 from movielens_recs.orchestration.connections import AWS_CONN_ID, lake_s3_options, postgres_connect
+from movielens_recs.orchestration.modeling import historical_decision
+from movielens_recs.orchestration.notify import on_rejection
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import s3 as s3_publish
 from movielens_recs.recommend import output as recs_output
@@ -30,11 +32,6 @@ def sinks(dag_params: dict, settings: Settings) -> tuple[str, ...]:
     return parse_sinks(chosen) if chosen else settings.publish_sinks
 
 
-def _load(prepared: dict, settings: Settings):
-    output = recs_output.output_uri(prepared["model_uri"])
-    return recs_output.load(output, lake_s3_options(settings.lake_uri))
-
-
 def s3_client(conn_id: str = AWS_CONN_ID):
     """boto3 from the Amazon provider's hook, so endpoint, keys and region come from the connection."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -42,14 +39,10 @@ def s3_client(conn_id: str = AWS_CONN_ID):
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
-def publish_postgres(prepared: dict, dag_params: dict) -> dict:
-    settings = Settings.from_env()
-    if "postgres" not in sinks(dag_params, settings):
-        raise AirflowSkipException("PostgreSQL is not among this run's sinks")
-    marker, recs, cold = _load(prepared, settings)
+def _to_postgres(settings: Settings, model_version: str, marker: dict, recs, cold) -> dict:
     with postgres_connect() as conn:
-        result = pg_publish.publish(conn, recs, cold, prepared["model_id"],
-                                    datetime.fromisoformat(marker["generated_at"]), keep=settings.publish_keep)
+        result = pg_publish.publish(conn, recs, cold, model_version, datetime.fromisoformat(marker["generated_at"]),
+                                    keep=settings.publish_keep)
     where = f"{settings.db_schema}.{pg_publish.READER_VIEW}"
     log.info("readers of %s now see %s (%d rows, COPY %.0f rows/s, switch %.1f ms)", where, result.model_version,
              result.rows, result.rows_per_second, result.switch_seconds * 1000)
@@ -58,25 +51,65 @@ def publish_postgres(prepared: dict, dag_params: dict) -> dict:
             "dropped_versions": result.dropped_versions, "already_current": result.already_current}
 
 
-def publish_s3(prepared: dict, dag_params: dict) -> dict:
-    settings = Settings.from_env()
-    if "s3" not in sinks(dag_params, settings):
-        raise AirflowSkipException("S3 is not among this run's sinks")
-    marker, recs, cold = _load(prepared, settings)
-    manifest = s3_publish.publish(s3_client(), settings.s3_bucket, settings.s3_prefix, prepared["model_id"], recs, cold,
+def _to_s3(settings: Settings, model_version: str, marker: dict, recs, cold) -> dict:
+    manifest = s3_publish.publish(s3_client(), settings.s3_bucket, settings.s3_prefix, model_version, recs, cold,
                                   datetime.fromisoformat(marker["generated_at"]))
     where = f"s3://{settings.s3_bucket}/{s3_publish.manifest_key(settings.s3_prefix)}"
     log.info("readers following %s now see %s (%d rows)", where, manifest["model_version"], manifest["row_count"])
     return {"sink": "s3", "where": where, "model_version": manifest["model_version"], "rows": manifest["row_count"]}
 
 
-def promote(prepared: dict) -> dict:
-    """Crown the model whose recommendations are now served."""
-    with postgres_connect() as conn:
-        retired = registry.promote(conn, prepared["model_id"], None, prepared["champion_id"] or None)
-    log.info("promoted %s to champion of %s%s", prepared["model_id"], prepared["dataset"],
-             f", retiring {retired}" if retired else "")
-    return {"champion": prepared["model_id"], "retired": retired}
+SINK_WRITERS = {"postgres": _to_postgres, "s3": _to_s3}
+
+
+def _refuse_stale(conn, prepared: dict, candidate: dict, champion: dict | None, context) -> None:
+    """Another run may have promoted a model while this one was evaluated: never publish over a
+    newer model, nor over one this model was not measured against."""
+    if registry.is_older_than(candidate, champion):
+        registry.mark_historical(conn, prepared["model_id"], historical_decision(candidate["decision"] or {}, champion))
+        raise AirflowSkipException(f"champion {champion['model_id']} was promoted meanwhile on later data: "
+                                   f"{prepared['model_id']} is historical, nothing published")
+    now = champion["model_id"] if champion else ""
+    if now != prepared["champion_id"]:
+        decision = dict(candidate["decision"] or {})
+        decision["promote"] = False
+        decision["rules"] = [*decision.get("rules", []), {
+            "name": "champion_unchanged", "passed": False, "value": None, "threshold": None,
+            "detail": f"measured against {prepared['champion_id'] or 'no champion'}, but {now or 'none'} became "
+                      "champion meanwhile; the next run compares against it",
+        }]
+        registry.reject(conn, prepared["model_id"], decision)
+        message = (f"model {prepared['model_id']} not published: the champion changed from "
+                   f"{prepared['champion_id'] or 'none'} to {now or 'none'} while it was evaluated")
+        on_rejection(context or {}, message)
+        raise AirflowSkipException(message)
+
+
+def publish(prepared: dict, dag_params: dict, context=None) -> dict:
+    """Publish to every chosen sink, then crown the model: one critical section per dataset,
+    under the registry's publication lock, so no two runs (scheduled, manual or backfill) can
+    interleave their publications and promotions."""
+    settings = Settings.from_env()
+    chosen = sinks(dag_params, settings)
+    output = recs_output.output_uri(prepared["model_uri"])
+    marker, recs, cold = recs_output.load(output, lake_s3_options(settings.lake_uri))
+    with postgres_connect() as conn, registry.publication_lock(conn, prepared["dataset"]):
+        candidate = registry.get(conn, prepared["model_id"])
+        champion = registry.champion(conn, prepared["dataset"])
+        if candidate["status"] == "champion":  # a rerun after the promotion: make sure every sink has it
+            log.info("%s is already champion: publishing again is a no-op where it is served", prepared["model_id"])
+        elif candidate["status"] != "approved":
+            raise AirflowSkipException(f"{prepared['model_id']} is {candidate['status']}, not approved: nothing to publish")
+        else:
+            _refuse_stale(conn, prepared, candidate, champion, context)
+        published = [SINK_WRITERS[sink](settings, prepared["model_id"], marker, recs, cold) for sink in chosen]
+        retired = None
+        if candidate["status"] != "champion":
+            retired = registry.promote(conn, prepared["model_id"], None, prepared["champion_id"] or None)
+            log.info("promoted %s to champion of %s%s", prepared["model_id"], prepared["dataset"],
+                     f", retiring {retired}" if retired else "")
+    return {"model_version": prepared["model_id"], "published": published, "champion": prepared["model_id"],
+            "retired": retired}
 
 
 def reject_for_bad_recommendations(model_id: str, model_uri: str, report: dict) -> str:

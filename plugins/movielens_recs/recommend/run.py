@@ -8,6 +8,7 @@ from pathlib import Path
 
 from movielens_recs.lake.filesystem import join
 from movielens_recs.models.store import write_json
+from movielens_recs.models.training import as_of
 from movielens_recs.recommend.output import MARKER, REPORT, remove_marker
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
 from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
@@ -15,13 +16,16 @@ from movielens_recs.validation.recommendations_check import build_recommendation
 
 def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, movies_uri: str, top_n: int,
                   output: str, expectations_dir: Path, cold_start_min_average: float = 3.5,
-                  data_docs_dir: Path | None = None):
-    """Returns (report, marker); the marker is written, last, only if the output passed."""
+                  data_docs_dir: Path | None = None, cutoff: datetime | None = None):
+    """Returns (report, marker); the marker is written, last, only if the output passed.
+
+    `cutoff`: the model's; what users had rated by then is excluded, and the cold-start list is
+    what was popular by then."""
     from pyspark.ml.recommendation import ALSModel
 
     remove_marker(output)  # a rerun must not leave an earlier run's marker over new files
     model = ALSModel.load(join(model_uri, "als"))
-    ratings = spark.read.parquet(ratings_uri)
+    ratings = as_of(spark.read.parquet(ratings_uri), cutoff)
     movies = spark.read.parquet(movies_uri)
     generated_at = datetime.now(timezone.utc)
 
@@ -46,6 +50,7 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
         "topn_seconds": round(topn_seconds, 3),
         "users_per_second": round(users / topn_seconds, 1) if topn_seconds else None,
         "cold_start_min_average": cold_start_min_average,
+        "cutoff": cutoff.isoformat() if cutoff else None,
     }
     write_json(join(output, REPORT), {**summary, **report.to_dict()})
     if not report.success:
