@@ -10,12 +10,13 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run registry published rollback bench data test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run registry published rollback bench data airflow airflow-down test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
+	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make published        the recommendations version each sink serves, and the kept ones"
 	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (DATASET=..., BENCH_ARGS=...)"
@@ -52,6 +53,12 @@ status: install
 env: install
 	@$(STACK) env
 
+airflow: up
+	@$(STACK) airflow-up
+
+airflow-down:
+	@test -x $(PY) && $(STACK) airflow-down || true
+
 run: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
 
@@ -72,6 +79,7 @@ data: install
 
 # The suite starts the stack itself (tests/conftest.py) and stops what it started.
 test: prereqs
+	@$(PY) -c "import sys; from movielens_recs.devstack import check_test_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install

@@ -170,3 +170,42 @@ def copy_shared(tmp_path):
         return target
 
     return copy
+
+
+LOOPBACK = {
+    "0100007F",                          # 127.0.0.1 in /proc/net/tcp
+    "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1 in /proc/net/tcp6
+    "00000000000000000000000001000000",  # ::1
+}
+
+
+def listening_addresses(pid: int) -> list[str]:
+    """Local addresses of the sockets `pid` listens on, read from /proc (no ss or netstat needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    addresses = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.append(fields[1])
+    return addresses
+
+
+def process_group(leader: int) -> list[int]:
+    """Every live process in `leader`'s process group (a service and the children it forked)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == leader:  # the fifth field of /proc/<pid>/stat: the process group
+            members.append(int(stat.parent.name))
+    return members

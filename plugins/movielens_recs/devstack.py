@@ -36,6 +36,17 @@ BUCKET = "mlrecs"
 PG_DATABASE = "mlrecs"
 PG_USER = "mlrecs"
 AIRFLOW_DATABASE = "airflow"
+AIRFLOW_ADMIN = "admin"
+# `make airflow`: the services of a real deployment. Log serving is left out (--skip-serve-logs):
+# it would listen on every interface, and the API server reads the log files directly here.
+# The first word of each command is also how its process is recognised; the API server retitles
+# itself "airflow api_server ..." once it runs.
+AIRFLOW_SERVICES = {
+    "airflow-api-server": ["api-server"],
+    "airflow-scheduler": ["scheduler", "--skip-serve-logs"],
+    "airflow-dag-processor": ["dag-processor"],
+    "airflow-triggerer": ["triggerer", "--skip-serve-logs"],
+}
 
 
 class StackError(RuntimeError):
@@ -83,6 +94,13 @@ def check_prerequisites() -> list[str]:
     return problems
 
 
+def check_test_prerequisites() -> list[str]:
+    """What only the test suite needs on top of the stack: the browser of the UI test."""
+    if not Path("/usr/bin/chromium").exists():
+        return ["Chromium not found at /usr/bin/chromium: the Airflow UI test needs it (Debian: apt-get install chromium; .ci/run installs it)"]
+    return []
+
+
 # -- state -----------------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -126,10 +144,25 @@ class Stack:
             "spark_worker_cores": int(os.environ.get("MLRECS_SPARK_WORKER_CORES") or os.cpu_count() or 2),
             "spark_worker_memory": os.environ.get("MLRECS_SPARK_WORKER_MEMORY") or "8g",
         }
+        self._save_config(cfg)
+        return cfg
+
+    def _save_config(self, cfg: dict) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(json.dumps(cfg, indent=2))
         self.config_file.chmod(0o600)
-        return cfg
+
+    def airflow_secret(self) -> str:
+        """One signing secret for every Airflow process (API tokens of tasks, UI sessions);
+        added on first use to stacks created before the services existed."""
+        cfg = self.config()
+        if "airflow_secret" not in cfg:
+            cfg["airflow_secret"] = secrets.token_hex(24)
+            self._save_config(cfg)
+        return cfg["airflow_secret"]
+
+    def airflow_url(self) -> str:
+        return f"http://{HOST}:{self.config()['airflow_api_port']}"
 
     # -- connection details shared by Airflow, tests and `make` ------------------------------
     def spark_master_url(self) -> str:
@@ -177,6 +210,12 @@ class Stack:
             "AIRFLOW__API__PORT": str(cfg["airflow_api_port"]),
             "AIRFLOW__API__BASE_URL": f"http://{HOST}:{cfg['airflow_api_port']}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{cfg['airflow_api_port']}/execution/",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.airflow_secret(),
+            "AIRFLOW__API__SECRET_KEY": self.airflow_secret(),
+            # the simple auth manager, with one admin whose password is in .local/stack.json
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.state / "airflow" / "passwords.json"),
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
                 {
                     "conn_type": "spark",
@@ -415,6 +454,45 @@ class Stack:
         if result.returncode != 0:
             raise StackError(f"airflow db migrate failed; see {self._log_file('airflow-migrate')}:\n{result.stderr[-2000:]}")
 
+    def airflow_password(self) -> str:
+        return self.config()["airflow_admin_password"]
+
+    def start_airflow(self, extra_env: dict | None = None) -> None:
+        """api-server, scheduler, dag-processor and triggerer on 127.0.0.1, against the stack.
+        `extra_env` overrides settings for these processes (the tests give them their own lake
+        and registry schema)."""
+        env = {**self.environment(), **(extra_env or {})}
+        passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+        passwords.parent.mkdir(parents=True, exist_ok=True)
+        passwords.write_text(json.dumps({AIRFLOW_ADMIN: self.airflow_password()}))
+        passwords.chmod(0o600)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        for name, args in AIRFLOW_SERVICES.items():
+            if not self.running_pid(name, _marker(args)):
+                self._spawn(name, [airflow, *args], env=env)
+        self._wait("Airflow API server", self._airflow_healthy, "airflow-api-server", timeout=120)
+
+    def _airflow_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.airflow_url()}/api/v2/monitor/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop_airflow(self) -> list[str]:
+        """Each service with its whole process group (API workers, executor workers, tasks)."""
+        stopped = []
+        for name, args in AIRFLOW_SERVICES.items():
+            pid = self.running_pid(name, _marker(args))
+            if pid is not None:
+                _stop_group(pid)
+                stopped.append(name)
+            self._pid_file(name).unlink(missing_ok=True)
+        return stopped
+
+    def airflow_status(self) -> dict[str, int | None]:
+        return {name: self.running_pid(name, _marker(args)) for name, args in AIRFLOW_SERVICES.items()}
+
     # -- whole stack -----------------------------------------------------------------------
     SERVICES = {
         "spark-master": "deploy.master.Master",
@@ -437,7 +515,7 @@ class Stack:
             self.migrate_airflow()
 
     def down(self) -> list[str]:
-        stopped = []
+        stopped = self.stop_airflow()
         # workers before the master, so the worker does not spin trying to reconnect
         for name in ["spark-worker", "spark-master", "mirror", "s3", "postgres"]:
             pid = self.running_pid(name, self.SERVICES[name])
@@ -464,6 +542,24 @@ class Stack:
         }
 
 
+def _marker(args: list[str]) -> str:
+    return args[0].replace("-", "_") if args[0] == "api-server" else args[0]
+
+
+def _stop_group(pid: int, timeout: float = 30) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # whatever is left of the group
+    except ProcessLookupError:
+        pass
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
@@ -480,7 +576,7 @@ def _is_group_leader(pid: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m movielens_recs.devstack", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "airflow-up", "airflow-down"])
     parser.add_argument("--no-airflow", action="store_true", help="up: skip the Airflow metadata DB migration")
     args = parser.parse_args(argv)
     stack = Stack(Settings.from_env())
@@ -497,8 +593,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             stopped = stack.down()
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif args.command == "airflow-up":
+            stack.start_airflow()
+            print(f"Airflow UI     {stack.airflow_url()}  user {AIRFLOW_ADMIN}, password {stack.airflow_password()}")
+            print(f"               logs: {stack.state / 'logs'}/airflow-*.log; stop with `make airflow-down`")
+        elif args.command == "airflow-down":
+            stopped = stack.stop_airflow()
+            print("stopped: " + (", ".join(stopped) if stopped else "no Airflow service was running"))
         elif args.command == "status":
-            for name, pid in stack.status().items():
+            for name, pid in {**stack.status(), **stack.airflow_status()}.items():
                 print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
         elif args.command == "env":
             for key, value in stack.environment().items():
