@@ -1,0 +1,35 @@
+"""The pluggable notifier: called with the summary, and never allowed to hide a failure."""
+
+import logging
+
+from movielens_recs.orchestration import notify
+
+CALLS = []
+
+
+def record(context, summary):
+    CALLS.append((context.get("run_id"), summary))
+
+
+def explode(context, summary):
+    raise RuntimeError("webhook down")
+
+
+class FakeTI:
+    dag_id, task_id = "movielens_recommendations", "train"
+
+
+def test_failures_reach_the_configured_notifier(monkeypatch):
+    monkeypatch.setenv("MLRECS_NOTIFIER", f"{__name__}:record")
+    CALLS.clear()
+    notify.on_failure({"ti": FakeTI(), "run_id": "r1", "exception": ValueError("boom")})
+    notify.on_rejection({"run_id": "r2"}, "model m rejected by the gate")
+    assert CALLS == [("r1", "movielens pipeline failure: dag=movielens_recommendations task=train run=r1: boom"),
+                     ("r2", "model m rejected by the gate")]
+
+
+def test_a_broken_notifier_is_logged_and_does_not_raise(monkeypatch, caplog):
+    monkeypatch.setenv("MLRECS_NOTIFIER", f"{__name__}:explode")
+    with caplog.at_level(logging.ERROR, logger="movielens_recs.alerts"):
+        notify.on_failure({"ti": FakeTI(), "run_id": "r3", "exception": ValueError("boom")})
+    assert "movielens pipeline failure" in caplog.text and f"notifier {__name__}:explode failed" in caplog.text
