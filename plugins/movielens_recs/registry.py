@@ -147,41 +147,32 @@ def record_metrics(conn: Connection, model_id: str, metrics: dict, training_rows
         raise RegistryError(f"no candidate {model_id} to record metrics for")
 
 
-def reject(conn: Connection, model_id: str, decision: dict) -> None:
-    """By the gate (a candidate), or later when its recommendations fail validation (approved)."""
+def _decide(conn: Connection, model_id: str, status: str, decision: dict, from_statuses: tuple[str, ...]) -> None:
+    """Record a decision as one guarded transition: only from `from_statuses`, or an error."""
     with conn.transaction():
         updated = conn.execute(
-            """UPDATE model_registry SET status = 'rejected', decision = %s, decided_at = now()
-               WHERE model_id = %s AND status IN ('candidate', 'approved')""",
-            (Jsonb(decision), model_id),
+            """UPDATE model_registry SET status = %s, decision = %s, decided_at = now()
+               WHERE model_id = %s AND status = ANY(%s)""",
+            (status, Jsonb(decision), model_id, list(from_statuses)),
         ).rowcount
     if updated != 1:
-        raise RegistryError(f"no candidate {model_id} to reject")
+        raise RegistryError(f"no candidate {model_id} to mark {status} (it must be {' or '.join(from_statuses)})")
+
+
+def reject(conn: Connection, model_id: str, decision: dict) -> None:
+    """By the gate (a candidate), or later when its recommendations fail validation (approved)."""
+    _decide(conn, model_id, "rejected", decision, ("candidate", "approved"))
 
 
 def mark_historical(conn: Connection, model_id: str, decision: dict) -> None:
     """Trained for an older logical date than the champion's: on record, never promoted."""
-    with conn.transaction():
-        updated = conn.execute(
-            """UPDATE model_registry SET status = 'historical', decision = %s, decided_at = now()
-               WHERE model_id = %s AND status IN ('candidate', 'approved')""",
-            (Jsonb(decision), model_id),
-        ).rowcount
-    if updated != 1:
-        raise RegistryError(f"no candidate {model_id} to record as historical")
+    _decide(conn, model_id, "historical", decision, ("candidate", "approved"))
 
 
 def approve(conn: Connection, model_id: str, decision: dict) -> None:
     """Passed the gate. It becomes champion only once its recommendations are published, so
     that the champion is always the model whose recommendations readers see."""
-    with conn.transaction():
-        updated = conn.execute(
-            """UPDATE model_registry SET status = 'approved', decision = %s, decided_at = now()
-               WHERE model_id = %s AND status = 'candidate'""",
-            (Jsonb(decision), model_id),
-        ).rowcount
-    if updated != 1:
-        raise RegistryError(f"no candidate {model_id} to approve")
+    _decide(conn, model_id, "approved", decision, ("candidate",))
 
 
 def promote(conn: Connection, model_id: str, decision: dict | None, expected_champion: str | None) -> str | None:

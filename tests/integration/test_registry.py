@@ -104,7 +104,7 @@ def test_an_approved_model_is_champion_only_once_promoted_after_publishing(conn)
     assert registry.champion(conn, "ml-x")["model_id"] == "a", "approved is not served yet"
     assert registry.promote(conn, "b", None, expected_champion="a") == "a"
     assert registry.get(conn, "b")["decision"] == decision, "the gate's decision is kept"
-    with pytest.raises(RegistryError, match="no candidate b to approve"):
+    with pytest.raises(RegistryError, match="no candidate b to mark approved"):
         registry.approve(conn, "b", decision)
 
 
