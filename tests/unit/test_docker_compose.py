@@ -71,6 +71,14 @@ def test_versions_agree_with_the_lock(compose):
     assert compose["services"]["recs-db"]["image"].startswith("postgres:15")
 
 
+def test_every_airflow_container_shares_the_signing_secret(compose):
+    env = compose["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] and env["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW__API__SECRET_KEY"]
+    for name, service in compose["services"].items():
+        if name.startswith("airflow-") and name != "airflow-db":
+            assert service["environment"] is env, f"{name} does not use the common Airflow environment"
+
+
 def test_connections_match_the_local_stack(compose, tmp_path):
     env = compose["x-airflow-common"]["environment"]
     local_env = devstack.Stack(devstack.Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)})).environment()
