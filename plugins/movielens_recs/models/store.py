@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from movielens_recs.lake.filesystem import join, resolve, spark_uri
+from movielens_recs.lake.filesystem import S3Options, join, resolve, spark_uri
 
 
 def model_dir(store_uri: str, dataset: str, model_id: str) -> str:
@@ -25,7 +25,7 @@ def write_json(uri: str, payload: dict) -> None:
         fh.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
 
 
-def read_json(uri: str) -> dict:
-    fs, path = resolve(uri)
+def read_json(uri: str, s3: S3Options | None = None) -> dict:
+    fs, path = resolve(uri, s3)
     with fs.open_input_stream(path) as fh:
         return json.loads(fh.read())

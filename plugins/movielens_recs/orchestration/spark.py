@@ -7,7 +7,6 @@ deploy mode come from the `spark_default` connection, as with any SparkSubmitOpe
 
 from __future__ import annotations
 
-import json
 import re
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -15,7 +14,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from movielens_recs.config import Settings
 from movielens_recs.errors import EXIT_BAD_INPUT
-from movielens_recs.lake.filesystem import resolve
+from movielens_recs.lake.filesystem import join
+from movielens_recs.models.store import read_json
 from movielens_recs.orchestration.connections import lake_s3_options
 from movielens_recs.spark_submit import build_py_files, job_path, spark_conf
 
@@ -65,9 +65,7 @@ class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
     def explain_bad_input(self, context) -> str:
         settings = Settings.from_env()
         try:
-            fs, path = resolve(self.report_uri, lake_s3_options(settings.lake_uri))
-            with fs.open_input_stream(path) as fh:
-                report = json.loads(fh.read())
+            report = read_json(self.report_uri, lake_s3_options(settings.lake_uri))
         except Exception as exc:  # the report is a convenience; the log has the same lines
             return f"snapshot failed validation (report {self.report_uri} unreadable: {exc})"
         lines = [f"snapshot {report['dataset']}/{report['snapshot_id']} failed validation:"]
@@ -92,11 +90,9 @@ class RecommendOperator(ProjectSparkSubmitOperator):
         from movielens_recs.recommend.output import REPORT, output_uri
 
         settings = Settings.from_env()
-        report_uri = f"{output_uri(self.model_uri)}/{REPORT}"
+        report_uri = join(output_uri(self.model_uri), REPORT)
         try:
-            fs, path = resolve(report_uri, lake_s3_options(settings.lake_uri))
-            with fs.open_input_stream(path) as fh:
-                report = json.loads(fh.read())
+            report = read_json(report_uri, lake_s3_options(settings.lake_uri))
         except Exception as exc:  # still reject: the job said its output is bad
             report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
         return reject_for_bad_recommendations(self.model_id, self.model_uri, report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -10,8 +9,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from movielens_recs import ingest
 from movielens_recs.config import Settings
 from movielens_recs.errors import PipelineInputError
-from movielens_recs.lake.filesystem import join, resolve
+from movielens_recs.lake.filesystem import join
 from movielens_recs.lake.snapshot import SnapshotStore
+from movielens_recs.models.store import read_json
 from movielens_recs.orchestration.connections import lake_s3_options
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,7 @@ def mark_validated(snap: dict) -> dict:
     store = _store(settings)
     if not snap["needs_validation"]:
         return {**snap, "validation": store.validation(snap["dataset"], snap["snapshot_id"])}
-    fs, path = resolve(report_uri(settings, snap), lake_s3_options(settings.lake_uri))
-    with fs.open_input_stream(path) as fh:
-        report = json.loads(fh.read())
+    report = read_json(report_uri(settings, snap), lake_s3_options(settings.lake_uri))
     if not report["success"]:  # the Spark job exits non-zero first; this is a second lock
         raise AirflowFailException("validation report says the snapshot failed validation")
     marker = store.mark_validated(snap["dataset"], snap["snapshot_id"], report)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from movielens_recs.lake.filesystem import S3Options, join, resolve
+from movielens_recs.models.store import read_json
 
 MARKER = "_RECOMMENDATIONS.json"
 REPORT = "_validation.json"
@@ -35,12 +36,8 @@ def remove_marker(output: str, s3: S3Options | None = None) -> None:
 
 
 def read_marker(output: str, s3: S3Options | None = None) -> dict:
-    import json
-
-    fs, path = resolve(join(output, MARKER), s3)
     try:
-        with fs.open_input_stream(path) as fh:
-            return json.loads(fh.read())
+        return read_json(join(output, MARKER), s3)
     except FileNotFoundError:
         raise RecommendationsNotReady(
             f"{output} has no {MARKER}: the recommend job did not finish or its output failed validation "
