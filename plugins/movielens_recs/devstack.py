@@ -485,7 +485,7 @@ class Stack:
         for name, args in AIRFLOW_SERVICES.items():
             pid = self.running_pid(name, _marker(args))
             if pid is not None:
-                _stop_group(pid)
+                _stop(pid, signal.SIGTERM, whole_group=True)
                 stopped.append(name)
             self._pid_file(name).unlink(missing_ok=True)
         return stopped
@@ -523,12 +523,7 @@ class Stack:
                 self._pid_file(name).unlink(missing_ok=True)
                 continue
             # SIGINT is PostgreSQL's "fast shutdown"; everything else takes SIGTERM
-            os.kill(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
-                time.sleep(0.2)
-            if Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
-                os.killpg(pid, signal.SIGKILL) if _is_group_leader(pid) else os.kill(pid, signal.SIGKILL)
+            _stop(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
             self._pid_file(name).unlink(missing_ok=True)
             stopped.append(name)
         return stopped
@@ -546,18 +541,23 @@ def _marker(args: list[str]) -> str:
     return args[0].replace("-", "_") if args[0] == "api-server" else args[0]
 
 
-def _stop_group(pid: int, timeout: float = 30) -> None:
+def _stop(pid: int, first: signal.Signals, whole_group: bool = False, timeout: float = 30) -> None:
+    """Ask politely (`first`, to the process or its whole group), wait, then SIGKILL whatever is
+    left: the group when `pid` leads one (or `whole_group`), else the process."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, first) if whole_group else os.kill(pid, first)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
         time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # whatever is left of the group
-    except ProcessLookupError:
-        pass
+    if whole_group:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # children the leader left behind
+        except ProcessLookupError:
+            pass
+    elif Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+        os.killpg(pid, signal.SIGKILL) if _is_group_leader(pid) else os.kill(pid, signal.SIGKILL)
 
 
 def _is_zombie(pid: int) -> bool:
