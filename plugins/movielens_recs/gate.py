@@ -108,3 +108,13 @@ def decide(metrics: dict, config: GateConfig) -> Decision:
         rules.append(Rule("beats_popularity", True, ndcg, baseline,
                           "not enforced: rule switched off (require_beat_baseline=false)"))
     return Decision(all(r.passed for r in rules), rules, config)
+
+
+def overruled(decision: dict | None, rule: str, detail: str) -> dict:
+    """A recorded decision (Decision.as_dict) turned down after the gate, by a check the gate
+    could not make (the recommendations, a later champion): the gate's rules stay, plus this one."""
+    decision = dict(decision or {})
+    decision["promote"] = False
+    decision["rules"] = [*decision.get("rules", []),
+                         asdict(Rule(name=rule, passed=False, value=None, threshold=None, detail=detail))]
+    return decision

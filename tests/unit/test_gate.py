@@ -85,3 +85,16 @@ def test_dag_params_win_over_settings_which_win_over_defaults():
     assert gate_config("ml-latest-small", {}, env).require_beat_baseline is True
     assert gate_config("ml-latest-small", {"rmse_ceiling": 0.85, "require_beat_baseline": False}, env) == GateConfig(0.85, 0.01, False)
     assert gate_config("ml-latest-small", {}, {}) == GateConfig(0.90, 0.01, False)
+
+
+def test_a_recorded_decision_overruled_after_the_gate_keeps_its_rules():
+    from movielens_recs.gate import overruled
+
+    recorded = {"promote": True, "rules": [{"name": "rmse_ceiling", "passed": True}], "config": {"rmse_ceiling": 0.9}}
+    after = overruled(recorded, "recommendations_valid", "3 users missing")
+    assert after["promote"] is False and after["config"] == {"rmse_ceiling": 0.9}
+    assert [r["name"] for r in after["rules"]] == ["rmse_ceiling", "recommendations_valid"]
+    assert after["rules"][-1] == {"name": "recommendations_valid", "passed": False, "value": None,
+                                  "threshold": None, "detail": "3 users missing"}
+    assert recorded["promote"] is True and len(recorded["rules"]) == 1, "the recorded decision is not modified"
+    assert overruled(None, "champion_unchanged", "x")["rules"][0]["name"] == "champion_unchanged"

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from movielens_recs import registry
 from movielens_recs.config import Settings
-from movielens_recs.gate import GateConfig, decide
+from movielens_recs.gate import GateConfig, decide, overruled
 from movielens_recs.models.params import AlsParams
 from movielens_recs.models.store import model_dir, read_json
 from movielens_recs.orchestration.connections import postgres_connect
@@ -133,13 +133,11 @@ def run_gate(prepared: dict, dag_params: dict, context) -> bool:
     return decision.promote
 
 
-def historical_decision(decision: dict, champion: dict) -> dict:
+def historical_decision(decision: dict | None, champion: dict) -> dict:
     """The gate's decision, plus why a model for an older date never replaces a newer one."""
-    return {**decision, "promote": False, "rules": [*decision.get("rules", []), {
-        "name": "not_older_than_champion", "passed": False, "value": None, "threshold": None,
-        "detail": f"champion {champion['model_id']} was trained on ratings up to {champion['cutoff'].isoformat()}; "
-                  "a backfill for an earlier date is recorded as historical, never promoted or published",
-    }]}
+    return overruled(decision, "not_older_than_champion",
+                     f"champion {champion['model_id']} was trained on ratings up to {champion['cutoff'].isoformat()}; "
+                     "a backfill for an earlier date is recorded as historical, never promoted or published")
 
 
 def _metrics_table(metrics: dict) -> str:

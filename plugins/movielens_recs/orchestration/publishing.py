@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from movielens_recs import registry
 from movielens_recs.config import Settings, parse_sinks
+from movielens_recs.gate import overruled
 from movielens_recs.lake.filesystem import join
 from movielens_recs.orchestration.connections import AWS_CONN_ID, lake_s3_options, postgres_connect
 from movielens_recs.orchestration.modeling import historical_decision
@@ -66,19 +67,15 @@ def _refuse_stale(conn, prepared: dict, candidate: dict, champion: dict | None, 
     """Another run may have promoted a model while this one was evaluated: never publish over a
     newer model, nor over one this model was not measured against."""
     if registry.is_older_than(candidate, champion):
-        registry.mark_historical(conn, prepared["model_id"], historical_decision(candidate["decision"] or {}, champion))
+        registry.mark_historical(conn, prepared["model_id"], historical_decision(candidate["decision"], champion))
         raise AirflowSkipException(f"champion {champion['model_id']} was promoted meanwhile on later data: "
                                    f"{prepared['model_id']} is historical, nothing published")
     now = champion["model_id"] if champion else ""
     if now != prepared["champion_id"]:
-        decision = dict(candidate["decision"] or {})
-        decision["promote"] = False
-        decision["rules"] = [*decision.get("rules", []), {
-            "name": "champion_unchanged", "passed": False, "value": None, "threshold": None,
-            "detail": f"measured against {prepared['champion_id'] or 'no champion'}, but {now or 'none'} became "
-                      "champion meanwhile; the next run compares against it",
-        }]
-        registry.reject(conn, prepared["model_id"], decision)
+        registry.reject(conn, prepared["model_id"], overruled(
+            candidate["decision"], "champion_unchanged",
+            f"measured against {prepared['champion_id'] or 'no champion'}, but {now or 'none'} became "
+            "champion meanwhile; the next run compares against it"))
         message = (f"model {prepared['model_id']} not published: the champion changed from "
                    f"{prepared['champion_id'] or 'none'} to {now or 'none'} while it was evaluated")
         on_rejection(context or {}, message)
@@ -117,13 +114,8 @@ def reject_for_bad_recommendations(model_id: str, model_uri: str, report: dict) 
     failures = [f["message"] for f in report.get("failures", [])]
     with postgres_connect() as conn:
         row = registry.get(conn, model_id)
-        decision = dict((row or {}).get("decision") or {"rules": []})
-        decision["promote"] = False
-        decision["rules"] = [*decision.get("rules", []), {
-            "name": "recommendations_valid", "passed": False, "value": None, "threshold": None,
-            "detail": "; ".join(failures) or "the recommendations failed validation",
-        }]
-        registry.reject(conn, model_id, decision)
+        registry.reject(conn, model_id, overruled((row or {}).get("decision"), "recommendations_valid",
+                                                  "; ".join(failures) or "the recommendations failed validation"))
     lines = [f"recommendations of {model_id} failed validation; model rejected, nothing published:"]
     lines += [f"  - {message}" for message in failures]
     lines.append(f"  report: {join(recs_output.output_uri(model_uri), recs_output.REPORT)}")
