@@ -33,6 +33,7 @@ from movielens_recs.config import Settings
 
 HOST = "127.0.0.1"
 BUCKET = "mlrecs"
+MIRROR_MODULE = "movielens_recs.datasets.mirror"
 PG_DATABASE = "mlrecs"
 PG_USER = "mlrecs"
 AIRFLOW_DATABASE = "airflow"
@@ -175,16 +176,21 @@ class Stack:
     def s3_endpoint(self) -> str:
         return f"http://{HOST}:{self.config()['s3_port']}"
 
-    def mirror_url(self) -> str | None:
-        if not self.mirror_dir():
-            return None
+    def mirror_url(self) -> str:
         return f"http://{HOST}:{self.config()['mirror_port']}"
 
     def mirror_dir(self) -> Path | None:
-        """The MovieLens archives served in place of GroupLens (the shared data folder)."""
+        """The real MovieLens archives served in place of GroupLens (the shared data folder)."""
         configured = os.environ.get("MLRECS_MIRROR_DIR")
         path = Path(configured) if configured else self.settings.project_root.parent / "shared" / "data"
         return path if path.is_dir() else None
+
+    def generated_dir(self) -> Path:
+        """Where `make data` writes generated archives; the mirror serves them too."""
+        return self.state / "generated"
+
+    def mirror_dirs(self) -> list[Path]:
+        return [d for d in (self.mirror_dir(), self.generated_dir()) if d is not None]
 
     def environment(self) -> dict[str, str]:
         """Everything a process needs to use the stack: Airflow config and connections."""
@@ -237,9 +243,10 @@ class Stack:
             "PYSPARK_PYTHON": sys.executable,
             "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
         }
-        mirror = self.mirror_url()
-        if mirror and not os.environ.get("MLRECS_BASE_URL"):
-            env["MLRECS_BASE_URL"] = mirror
+        env["MLRECS_MIRROR_URL"] = self.mirror_url()
+        # the real releases come from the mirror only when it has them; generated ones always do
+        if self.mirror_dir() and not os.environ.get("MLRECS_BASE_URL"):
+            env["MLRECS_BASE_URL"] = self.mirror_url()
         return env
 
     # -- process bookkeeping ---------------------------------------------------------------
@@ -437,11 +444,12 @@ class Stack:
             client.create_bucket(Bucket=BUCKET)
 
     def start_mirror(self) -> None:
-        directory = self.mirror_dir()
         port = self.config()["mirror_port"]
-        if directory is None or self.running_pid("mirror", "http.server"):
+        if self.running_pid("mirror", MIRROR_MODULE):
             return
-        self._spawn("mirror", [sys.executable, "-m", "http.server", "--bind", HOST, "--directory", str(directory), str(port)])
+        self.generated_dir().mkdir(parents=True, exist_ok=True)
+        self._spawn("mirror", [sys.executable, "-m", MIRROR_MODULE, "--bind", HOST, "--port", str(port),
+                               *map(str, self.mirror_dirs())])
         self._wait("MovieLens mirror", lambda: _port_open(port), "mirror")
 
     def migrate_airflow(self) -> None:
@@ -499,7 +507,7 @@ class Stack:
         "spark-worker": "deploy.worker.Worker",
         "postgres": "postgres",
         "s3": "moto_server",
-        "mirror": "http.server",
+        "mirror": MIRROR_MODULE,
     }
 
     def up(self, airflow: bool = True) -> None:
@@ -529,12 +537,8 @@ class Stack:
         return stopped
 
     def status(self) -> dict[str, int | None]:
-        """Pid (or None) of each service this machine's stack runs; no mirror without its data."""
-        return {
-            name: self.running_pid(name, marker)
-            for name, marker in self.SERVICES.items()
-            if name != "mirror" or self.mirror_dir() is not None
-        }
+        """Pid (or None) of each service this machine's stack runs."""
+        return {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
 
 
 def _marker(args: list[str]) -> str:
@@ -587,8 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Spark master   {stack.spark_master_url()}  (UI http://{HOST}:{cfg['spark_master_ui_port']})")
             print(f"PostgreSQL     {HOST}:{cfg['postgres_port']}  databases {PG_DATABASE}, {AIRFLOW_DATABASE}")
             print(f"S3 (moto)      {stack.s3_endpoint()}  bucket {BUCKET}")
-            if stack.mirror_url():
-                print(f"MovieLens      {stack.mirror_url()}  (serving {stack.mirror_dir()})")
+            served = ", ".join(map(str, stack.mirror_dirs()))
+            print(f"MovieLens      {stack.mirror_url()}  (serving {served})")
             print(f"Airflow home   {stack.environment()['AIRFLOW_HOME']}")
         elif args.command == "down":
             stopped = stack.down()
