@@ -19,7 +19,7 @@ help:
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make published        the recommendations version each sink serves, and the kept ones"
-	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (DATASET=..., BENCH_ARGS=...)"
+	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (SIZE=1M for a generated set, or DATASET=...; BENCH_ARGS=...)"
 	@echo "make data SIZE=1M     write a MovieLens-shaped archive (ml-25m layout) to .local/generated/ (SEED=...)"
 	@echo "make rollback         serve the previous version again (VERSION=<model version>, SINKS=postgres,s3)"
 	@echo "make test-unit | test-integration | test-e2e   one tier of the suite"
@@ -72,7 +72,7 @@ rollback: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))
 
 bench: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(BENCH_ARGS)
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)
 
 data: install
 	@$(PY) -m movielens_recs.datasets.synthetic --ratings $(or $(SIZE),1M) $(if $(SEED),--seed $(SEED))

@@ -1,16 +1,22 @@
 """The benchmark command (`make bench`): run the daily DAG once and measure its parts side by side.
 
-    python -m movielens_recs.orchestration.bench_cli [--dataset ml-latest-small] [--name NAME]
+    python -m movielens_recs.orchestration.bench_cli [--dataset ml-latest-small | --size 1M] [--name NAME]
         [--results-dir bench/results] [--copy-rows 1620000] [--reuse-lake]
+
+`--size` benchmarks a generated MovieLens-shaped set of that many ratings (`synthetic-<size>`,
+written by `make data` if it is not there yet and served by the stack's mirror).
 
 Writes `<results-dir>/<name>.json` (one file per run, so figures can be compared over time) and
 prints a table:
-- each task's wall time and the whole DAG's, from the real run on the local stack;
+- each task's wall time and the whole DAG's, from the real run on the local stack, and the peak
+  resident memory of each kind of process while the task ran (benchmark/memory.py), with any
+  out-of-memory the Spark logs report;
 - the model's quality (RMSE, NDCG@10) and the popularity baseline's NDCG@10;
 - top-N users/s of the recommend job, of `recommendForAllUsers` on the same model, and of a
   numpy machine-limit estimate, in one spark-submit;
 - PostgreSQL: COPY load rows/s against row-by-row inserts, and how long readers wait during the
-  view switch, on the run's recommendations and on a table of --copy-rows rows.
+  view switch, on the run's recommendations and on a table of --copy-rows rows;
+- training time against ratings count over every result in the folder (does it grow linearly?).
 
 The run has its own registry schema, S3 prefix and Airflow run, so a benchmark never replaces
 what `make run` publishes; the schema and the S3 objects are removed at the end.
@@ -42,7 +48,7 @@ def _spark_master() -> str:
     return f"{host}:{conn.port}" if conn.port else host
 
 
-def bench_topn(settings, prepared: dict, top_n: int) -> dict:
+def bench_topn(settings, prepared: dict, top_n: int, repeats: int = 2) -> dict:
     from movielens_recs.spark_submit import spark_submit_argv
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,6 +56,7 @@ def bench_topn(settings, prepared: dict, top_n: int) -> dict:
         argv = spark_submit_argv(settings, _spark_master(), "bench_topn", [
             "--model-uri", prepared["model_uri"], "--ratings", prepared["ratings_spark_uri"],
             "--movies", prepared["movies_spark_uri"], "--top-n", str(top_n), "--output", str(output),
+            "--repeats", str(repeats),
         ])
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0 or not output.exists():
@@ -83,7 +90,7 @@ def _quality(prepared: dict) -> dict:
     with postgres_connect() as conn:
         row = registry.get(conn, prepared["model_id"])
     metrics = row["metrics"]
-    return {"status": row["status"], "rmse": metrics["model"]["rmse"], "mae": metrics["model"]["mae"],
+    return {"status": row["status"], "training_rows": row["training_rows"], "rmse": metrics["model"]["rmse"], "mae": metrics["model"]["mae"],
             "ndcg_at_k": metrics["model"]["ndcg_at_k"], "baseline_ndcg_at_k": metrics["baseline"]["ndcg_at_k"],
             "k": metrics["k"]}
 
@@ -105,9 +112,18 @@ def _cleanup(settings, schema: str, prefix: str) -> None:
 def format_table(result: dict) -> str:
     out = [f"benchmark {result['name']}: {result['dataset']} on {result['machine']['cpus']} CPUs, "
            f"{result['machine']['memory_gib']} GiB ({result['machine']['platform']})"]
-    out.append(f"  whole DAG {result['dag_seconds']:.1f} s")
+    out.append(f"  whole DAG {result['dag_seconds']:.1f} s; peak resident memory (MiB) while each stage ran:")
+    kinds = ("airflow_task", "driver_jvm", "driver_python", "executor_jvm", "executor_python", "total")
+    out.append(f"    {'stage':12} {'seconds':>8} " + " ".join(f"{k:>15}" for k in kinds))
     for stage, seconds in result["stages"].items():
-        out.append(f"    {stage:18} {'skipped' if seconds is None else f'{seconds:8.1f} s'}")
+        peaks = result["memory"]["stages"].get(stage) or {}
+        mib = " ".join(f"{peaks.get(k, 0) / 2**20:15,.0f}" for k in kinds) if peaks else ""
+        out.append(f"    {stage:12} {'skipped' if seconds is None else f'{seconds:8.1f}'} {mib}")
+    m = result["memory"]
+    out.append(f"    configured: driver {m['configured']['driver_memory']}, executor {m['configured']['executor_memory']} "
+               f"(heap + overhead {m['limits']['driver_jvm'] / 2**20:,.0f} / {m['limits']['executor_jvm'] / 2**20:,.0f} MiB): "
+               f"{'every JVM within it' if m['within_limits'] else 'A JVM WENT OVER IT'}; "
+               f"out-of-memory reports: {len(m['out_of_memory'])}")
     q = result["quality"]
     out.append(f"  quality: RMSE {q['rmse']:.4f}  NDCG@{q['k']} {q['ndcg_at_k']:.4f}  "
                f"baseline NDCG@{q['k']} {q['baseline_ndcg_at_k']:.4f}")
@@ -128,6 +144,67 @@ def format_table(result: dict) -> str:
     return "\n".join(out)
 
 
+def scaling(results_dir: Path) -> list[dict]:
+    """Training seconds per million ratings over every result in the folder, smallest set first."""
+    rows = []
+    for path in sorted(results_dir.glob("*.json")):
+        result = json.loads(path.read_text())
+        ratings, train = result.get("quality", {}).get("training_rows"), result.get("stages", {}).get("train")
+        if ratings and train:
+            rows.append({"name": result["name"], "dataset": result["dataset"], "ratings": ratings,
+                         "train_seconds": train, "dag_seconds": result["dag_seconds"],
+                         "train_seconds_per_million": round(train / ratings * 1e6, 2)})
+    return sorted(rows, key=lambda r: (r["ratings"], r["name"]))
+
+
+def format_scaling(rows: list[dict]) -> str:
+    out = ["training time against ratings (all results in the folder):",
+           f"    {'result':40} {'ratings':>12} {'train s':>9} {'s per 1M':>9} {'DAG s':>8}"]
+    out += [f"    {r['name'][:40]:40} {r['ratings']:>12,} {r['train_seconds']:>9.1f} "
+            f"{r['train_seconds_per_million']:>9.2f} {r['dag_seconds']:>8.1f}" for r in rows]
+    return "\n".join(out)
+
+
+def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dict:
+    from movielens_recs.benchmark.memory import container_limit, out_of_memory_lines
+
+    stages = {}
+    for stage in STAGES:
+        task = run["tasks"].get(stage) or {}
+        if task.get("start") and task.get("end"):
+            stages[stage] = sampler.peaks(task["start"], task["end"])
+    spark_logs = list((settings.state_dir / "spark" / "work").glob("*/*/std*"))
+    whole = sampler.peaks(started, time.time())
+    limits = {"driver_jvm": container_limit(settings.spark_driver_memory),
+              "executor_jvm": container_limit(settings.spark_executor_memory)}
+    return {
+        "stages": stages,
+        "whole_run": whole,
+        "samples": len(sampler.samples),
+        "configured": {"driver_memory": settings.spark_driver_memory,
+                       "executor_memory": settings.spark_executor_memory},
+        "limits": limits,
+        "within_limits": all(whole[kind] <= limit for kind, limit in limits.items()),
+        "out_of_memory": out_of_memory_lines([log_path, *spark_logs], since=started),
+    }
+
+
+def ensure_generated(size: str, seed: int) -> str:
+    """The name of the generated set of `size` ratings, written first if the mirror lacks it."""
+    from movielens_recs.datasets.synthetic import Shape, parse_size, write_archive
+    from movielens_recs.devstack import Stack
+    from movielens_recs.config import Settings
+
+    name = f"synthetic-{size.lower()}" if seed == 42 else f"synthetic-{size.lower()}-seed{seed}"
+    stack = Stack(Settings.from_env())
+    if not (stack.generated_dir() / f"{name}.zip").exists():
+        print(f"generating {name} ...", flush=True)
+        write_archive(stack.generated_dir(), name, Shape.for_ratings(parse_size(size)), seed)
+    # generated sets are only ever on the local mirror, whatever MLRECS_BASE_URL says
+    os.environ["MLRECS_BASE_URL"] = stack.mirror_url()
+    return name
+
+
 def _machine() -> dict:
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return {"cpus": os.cpu_count(), "memory_gib": round(pages / 1024**3, 1), "platform": platform.platform(),
@@ -136,16 +213,25 @@ def _machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=os.environ.get("DATASET") or "ml-latest-small")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="default: ml-latest-small")
+    choice.add_argument("--size", default=None,
+                        help="a generated set of this many ratings (100k, 1M, 10M, 25M), written if missing")
+    parser.add_argument("--seed", type=int, default=42, help="the generated set's seed (with --size)")
     parser.add_argument("--name", default=None, help="default: <dataset>-<UTC time>")
     parser.add_argument("--results-dir", default=None, help="default: bench/results in the project")
     parser.add_argument("--copy-rows", type=int, default=1_620_000,
                         help="rows of the scaled PostgreSQL load (default: ml-25m's 162k users x 10); 0 skips it")
     parser.add_argument("--top-n", type=int, default=10)
+    parser.add_argument("--topn-repeats", type=int, default=2,
+                        help="time each top-N variant as the best of this many runs (1 at 10M ratings and up)")
     parser.add_argument("--reuse-lake", action="store_true",
                         help="use the stack's lake, so a snapshot made earlier is reused and validation skipped "
                              "(default: a fresh lake, so every stage runs)")
     args = parser.parse_args(argv)
+    if args.size:
+        args.dataset = ensure_generated(args.size, args.seed)
+    args.dataset = args.dataset or "ml-latest-small"
 
     name = args.name or f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     tag = uuid.uuid4().hex[:8]
@@ -166,16 +252,26 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = Path(args.results_dir) if args.results_dir else settings.project_root / "bench" / "results"
     log_path = settings.state_dir / "logs" / f"bench-{name}.log"
     print(f"benchmark {name}: running the DAG on {args.dataset} (log {log_path}) ...", flush=True)
+    from movielens_recs.benchmark.memory import MemorySampler
+    from movielens_recs.devstack import Stack
+
+    worker_pid = Stack(settings).running_pid("spark-worker", Stack.SERVICES["spark-worker"])
+    dag_pid: list[int] = []
+    sampler = MemorySampler(lambda: dag_pid[:1] + [worker_pid]).start()
+    started = time.time()
     try:
-        code = run_dag((date.today() - timedelta(days=1)).isoformat(),
-                       {"dataset": args.dataset, "top_n": args.top_n}, log_path)
+        try:
+            code = run_dag((date.today() - timedelta(days=1)).isoformat(),
+                           {"dataset": args.dataset, "top_n": args.top_n}, log_path, on_start=dag_pid.append)
+        finally:
+            sampler.stop()
         run = latest_run()
         if code != 0 or run["state"] != "success" or run["tasks"].get("publish", {}).get("state") != "success":
             print(f"the DAG run did not publish (state {run['state']}); see {log_path}", file=sys.stderr)
             return 1
         prepared = run["results"]["prepare_model"]
         print("measuring top-N throughput ...", flush=True)
-        topn = bench_topn(settings, prepared, args.top_n)
+        topn = bench_topn(settings, prepared, args.top_n, args.topn_repeats)
         print("measuring PostgreSQL loads and the switch ...", flush=True)
         postgres = bench_postgres(settings, prepared, args.copy_rows)
         result = {
@@ -185,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": _machine(),
             "dag_seconds": run["duration"],
             "stages": {stage: run["tasks"].get(stage, {}).get("duration") for stage in STAGES},
+            "memory": _memory(settings, sampler, run, started, log_path),
             "quality": _quality(prepared),
             "topn": topn,
             "postgres": postgres,
@@ -198,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     path = results_dir / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(format_table(result))
+    print(format_scaling(scaling(results_dir)))
     print(f"results: {path}")
     return 0
 

@@ -16,21 +16,29 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Callable
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
 
 DAG_ID = "movielens_recommendations"
 
 
-def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = None) -> int:
-    """`airflow dags test`: returns its exit code, its whole output goes to `log_path`."""
+def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = None,
+            on_start: Callable[[int], None] | None = None) -> int:
+    """`airflow dags test`: returns its exit code, its whole output goes to `log_path`.
+
+    `on_start` gets the process id as soon as it runs (the benchmark samples its memory).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).parent / "airflow")
     with open(log_path, "wb") as log:
-        return subprocess.run(
+        proc = subprocess.Popen(
             [airflow, "dags", "test", DAG_ID, logical_date, "-c", json.dumps(conf)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        ).returncode
+        )
+        if on_start:
+            on_start(proc.pid)
+        return proc.wait()
 
 
 def latest_run() -> dict:
@@ -65,6 +73,8 @@ def latest_run() -> dict:
                 ti.task_id: {
                     "state": str(ti.state),
                     "duration": ti.duration,
+                    "start": ti.start_date.timestamp() if ti.start_date else None,
+                    "end": ti.end_date.timestamp() if ti.end_date else None,
                 }
                 for ti in sorted(tis, key=lambda t: t.start_date or t.queued_dttm or run.start_date)
             },
