@@ -45,3 +45,35 @@ def test_params_validate_and_parse_strings():
         AlsParams(split="alphabetical")
     with pytest.raises(ValueError, match="test_fraction"):
         AlsParams(test_fraction=1.5)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pruned_scorer_gives_the_brute_force_answer(seed, monkeypatch):
+    """Heavy-tailed item norms, as ALS gives, with seen items, odd sizes and n above the catalog."""
+    monkeypatch.setattr(topn, "ITEM_CHUNK", 64)  # many chunks, so pruning decisions are exercised
+    rng = np.random.default_rng(seed)
+    n_users, n_items, rank = rng.integers(1, 300), rng.integers(1, 2000), rng.integers(1, 12)
+    users = rng.normal(size=(n_users, rank)).astype(np.float32)
+    items = (rng.normal(size=(n_items, rank)) * rng.pareto(1.5, size=(n_items, 1))).astype(np.float32)
+    seen = [rng.choice(n_items, size=rng.integers(0, min(n_items, 40) + 1), replace=False) for _ in range(n_users)]
+    n = int(rng.integers(1, 15))
+    idx, scores = topn.top_n_block(users, items, seen, n)
+    ref_idx, ref_scores = topn.top_n_dense(users, items, seen, n)
+    assert np.allclose(scores, ref_scores)
+    assert ((idx == -1) == (ref_idx == -1)).all()
+    exact = users.astype(np.float64) @ items.T.astype(np.float64)
+    rows = np.nonzero(idx >= 0)
+    assert np.allclose(scores[rows], exact[rows[0], idx[rows]], rtol=1e-4, atol=1e-4)  # each index is its score
+    for u in range(n_users):
+        assert not set(seen[u]) & set(idx[u][idx[u] >= 0].tolist())
+
+
+def test_pruning_skips_items_that_cannot_make_the_top(monkeypatch):
+    """One dominant item, then a long tail of tiny ones: only the first chunk is ever scored."""
+    monkeypatch.setattr(topn, "ITEM_CHUNK", 10)
+    items = np.vstack([np.full((10, 2), 5.0), np.full((990, 2), 0.01)]).astype(np.float32)
+    users = np.ones((3, 2), dtype=np.float32)
+    stats = {}
+    idx, scores = topn.top_n_block(users, items, [np.empty(0, np.int64)] * 3, n=5, stats=stats)
+    assert set(idx.ravel().tolist()) <= set(range(10)) and (scores == 10.0).all()
+    assert stats["products"] == 3 * 10  # 10 of the 1,000 items scored, for each of the 3 users
