@@ -30,6 +30,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # spends its time scheduling empty tasks. Adaptive execution coalesces further.
         "spark.sql.shuffle.partitions": str(max(4, 4 * settings.spark_executor_cores)),
         "spark.sql.adaptive.enabled": "true",
+        # toPandas through Arrow: item factors, evaluation lists and the output checks
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # ALS shuffles RDDs of blocks, which Java serialization makes larger and slower
         "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
         "spark.sql.warehouse.dir": str(settings.state_dir / "spark" / "warehouse"),

@@ -129,7 +129,8 @@ def test_output_that_breaks_its_suites_is_never_marked_publishable(spark, small,
         load(output)
 
 
-def test_the_suites_name_each_kind_of_broken_output(spark, small):
+@pytest.mark.parametrize("pandas_max_rows", [10**9, 0], ids=["pandas", "spark"])
+def test_the_suites_name_each_kind_of_broken_output(spark, small, pandas_max_rows):
     """Hand-broken output: a missing user, a gap in ranks, a seen movie, NaN and out-of-order scores."""
     from pyspark.sql import functions as F
 
@@ -152,7 +153,7 @@ def test_the_suites_name_each_kind_of_broken_output(spark, small):
     )
     frames = build_recommendation_frames(bad, cold_start(ratings, movies, N), model.userFactors, model.itemFactors,
                                          ratings, movies, N)
-    report = validate_recommendations(frames, Settings.from_env().expectations_dir, N)
+    report = validate_recommendations(frames, Settings.from_env().expectations_dir, N, pandas_max_rows=pandas_max_rows)
     broken = {(f.suite, f.column): f for f in report.failures}
     assert set(broken) == {
         ("recommendations", "score_is_finite"), ("recommendations", "score_in_rank_order"),
