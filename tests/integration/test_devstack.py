@@ -26,3 +26,22 @@ def test_services_are_ready_for_the_pipeline(stack):
         assert conn.execute("SELECT current_database(), current_user").fetchone() == (PG_DATABASE, "mlrecs")
     assert BUCKET in {b["Name"] for b in stack.s3_client().list_buckets()["Buckets"]}
     assert stack._master_json()["aliveworkers"] >= 1
+
+
+def test_the_mirror_serves_the_shared_releases_and_generated_archives(stack):
+    import urllib.error
+    import urllib.request
+
+    generated = stack.generated_dir() / "test-mirror-probe.zip.md5"
+    generated.write_text("MD5 (test-mirror-probe.zip) = 0\n")
+    try:
+        assert urllib.request.urlopen(f"{stack.mirror_url()}/{generated.name}").read() == generated.read_bytes()
+        shared = stack.mirror_dir() / "ml-latest-small.zip.md5"
+        assert urllib.request.urlopen(f"{stack.mirror_url()}/{shared.name}").read() == shared.read_bytes()
+        try:
+            urllib.request.urlopen(f"{stack.mirror_url()}/../README.md")
+            raise AssertionError("the mirror served a path outside its folders")
+        except urllib.error.HTTPError as err:
+            assert err.code == 404
+    finally:
+        generated.unlink()
