@@ -74,6 +74,9 @@ class Settings:
     # Spark resources for every job the DAG submits; extra settings as JSON in MLRECS_SPARK_CONF.
     spark_driver_memory: str = "2g"
     spark_executor_memory: str = "4g"
+    # off-heap room (shuffle buffers, metaspace, Python workers' share) a resource manager grants
+    # on top of the heap; ALS at 25M ratings held 0.6 GiB beyond its 4 GiB heap
+    spark_executor_memory_overhead: str = "1g"
     spark_executor_cores: int = 2
     spark_conf: dict = field(default_factory=dict)
     # Recommendations: how many per user, where they are published, how many versions are kept.
@@ -107,6 +110,7 @@ class Settings:
             max_compression_ratio=_float(env, "MLRECS_MAX_COMPRESSION_RATIO", 100.0),
             spark_driver_memory=env.get("MLRECS_SPARK_DRIVER_MEMORY") or "2g",
             spark_executor_memory=env.get("MLRECS_SPARK_EXECUTOR_MEMORY") or "4g",
+            spark_executor_memory_overhead=env.get("MLRECS_SPARK_EXECUTOR_MEMORY_OVERHEAD") or "1g",
             spark_executor_cores=_int(env, "MLRECS_SPARK_EXECUTOR_CORES", 2),
             spark_conf=_json_object(env, "MLRECS_SPARK_CONF"),
             top_n=_int(env, "MLRECS_TOP_N", 10),

@@ -21,6 +21,7 @@ from movielens_recs.config import Settings
 def spark_conf(settings: Settings) -> dict[str, str]:
     conf = {
         "spark.executor.cores": str(settings.spark_executor_cores),
+        "spark.executor.memoryOverhead": settings.spark_executor_memory_overhead,
         # In client mode the driver runs on the Airflow worker; executors use the same
         # interpreter unless the cluster's settings say otherwise.
         "spark.pyspark.python": sys.executable,

@@ -113,8 +113,8 @@ def parse_size(text: str) -> int:
     return int(match[1]) * 1024 ** " kmgt".index(match[2] or " ")
 
 
-def container_limit(heap: str) -> int:
-    """What a resource manager (YARN, Kubernetes) lets a Spark JVM hold: its heap plus Spark's
-    default memory overhead, max(384 MiB, 10% of the heap)."""
+def container_limit(heap: str, overhead: str | None = None) -> int:
+    """What a resource manager (YARN, Kubernetes) lets a Spark JVM hold: its heap plus its
+    memory overhead, as configured or Spark's default of max(384 MiB, 10% of the heap)."""
     size = parse_size(heap)
-    return size + max(384 * 2**20, size // 10)
+    return size + (parse_size(overhead) if overhead else max(384 * 2**20, size // 10))

@@ -133,7 +133,8 @@ def format_table(result: dict) -> str:
                        ("machine_limit", "numpy machine limit")):
         out.append(f"    {label:22} {t[key]['users_per_second']:>12,.0f} users/s  ({t[key]['seconds']} s)")
     out.append(f"    recommend job = {t['speedup_vs_recommend_for_all_users']}x recommendForAllUsers, "
-               f"{t['fraction_of_machine_limit']:.1%} of the machine limit")
+               f"{t['fraction_of_machine_limit']:.1%} of the machine limit; gathering seen movies alone "
+               f"{t['recommend_job_grouping_seen_seconds']} s")
     for key, p in result["postgres"].items():
         out.append(f"  PostgreSQL ({key}, {p['rows']:,} rows): load {p['copy_rows_per_second']:,} rows/s with COPY, "
                    f"{p['row_by_row_rows_per_second']:,} rows/s row by row ({p['copy_speedup_vs_row_by_row']}x)")
@@ -167,6 +168,7 @@ def format_scaling(rows: list[dict]) -> str:
 
 def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dict:
     from movielens_recs.benchmark.memory import container_limit, out_of_memory_lines
+    from movielens_recs.spark_submit import spark_conf
 
     stages = {}
     for stage in STAGES:
@@ -175,14 +177,16 @@ def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dic
             stages[stage] = sampler.peaks(task["start"], task["end"])
     spark_logs = list((settings.state_dir / "spark" / "work").glob("*/*/std*"))
     whole = sampler.peaks(started, time.time())
-    limits = {"driver_jvm": container_limit(settings.spark_driver_memory),
-              "executor_jvm": container_limit(settings.spark_executor_memory)}
+    conf = spark_conf(settings)
+    limits = {"driver_jvm": container_limit(settings.spark_driver_memory, conf.get("spark.driver.memoryOverhead")),
+              "executor_jvm": container_limit(settings.spark_executor_memory, conf.get("spark.executor.memoryOverhead"))}
     return {
         "stages": stages,
         "whole_run": whole,
         "samples": len(sampler.samples),
         "configured": {"driver_memory": settings.spark_driver_memory,
-                       "executor_memory": settings.spark_executor_memory},
+                       "executor_memory": settings.spark_executor_memory,
+                       "executor_memory_overhead": conf.get("spark.executor.memoryOverhead")},
         "limits": limits,
         "within_limits": all(whole[kind] <= limit for kind, limit in limits.items()),
         "out_of_memory": out_of_memory_lines([log_path, *spark_logs], since=started),

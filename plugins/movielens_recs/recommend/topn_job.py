@@ -21,13 +21,20 @@ def recommend_all(model, ratings, movies, n: int):
     items = model.itemFactors.toPandas()
     item_ids = items["id"].to_numpy(dtype=np.int64)
     item_factors = np.vstack(items["features"].to_numpy()).astype(np.float32)
-    seen = ratings.groupBy("user_id").agg(F.collect_list("movie_id").alias("seen"))
+    seen = seen_movies(ratings)
     users = model.userFactors.withColumnRenamed("id", "user_id").join(seen, "user_id", "left")
     top = top_n_spark(users, item_ids, item_factors, n)
     return (
         top.join(movies.select("movie_id", "title"), "movie_id", "left")
         .select("user_id", F.col("rank").cast("short").alias("rank"), "movie_id", "title", "score")
     )
+
+
+def seen_movies(ratings):
+    """(user_id, seen): the movies each user rated, which their recommendations leave out."""
+    from pyspark.sql import functions as F
+
+    return ratings.groupBy("user_id").agg(F.collect_list("movie_id").alias("seen"))
 
 
 def cold_start(ratings, movies, n: int, min_average: float = 3.5):

@@ -93,3 +93,4 @@ def test_a_jvm_may_hold_its_heap_plus_sparks_default_overhead():
 
     assert container_limit("2g") == 2 * 2**30 + 384 * 2**20  # 10% of 2 GiB is below the 384 MiB floor
     assert container_limit("8g") == 8 * 2**30 + 8 * 2**30 // 10
+    assert container_limit("4g", "1g") == 5 * 2**30  # a configured overhead wins
