@@ -56,6 +56,14 @@ class Shape:
         return cls(ratings, users, movies)
 
 
+DEFAULT_SEED = 42
+
+
+def default_name(size: str, seed: int = DEFAULT_SEED) -> str:
+    """`synthetic-1m`, or `synthetic-1m-seed7`: a name never stands for two different sets."""
+    return f"synthetic-{size.lower()}" + ("" if seed == DEFAULT_SEED else f"-seed{seed}")
+
+
 def parse_size(text: str) -> int:
     """`100k`, `1M`, `25m`, `2500000`."""
     text = text.strip().lower().replace("_", "")
@@ -188,13 +196,13 @@ def write_archive(out_dir: Path, name: str, shape: Shape, seed: int = 42) -> Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a MovieLens-shaped archive (ml-25m CSV layout) and its .md5")
     parser.add_argument("--ratings", default="1M", help="how many ratings: 100k, 1M, 10M, 25M ...")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--name", default=None, help="default: synthetic-<size>")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--name", default=None, help="default: synthetic-<size>[-seed<seed>]")
     parser.add_argument("--out", default=None, help="default: .local/generated")
     args = parser.parse_args(argv)
     size = parse_size(args.ratings)
     shape = Shape.for_ratings(size)
-    name = args.name or f"synthetic-{args.ratings.lower()}"
+    name = args.name or default_name(args.ratings, args.seed)
     from movielens_recs.config import Settings
 
     out = Path(args.out) if args.out else Settings.from_env().state_dir / "generated"

@@ -195,11 +195,11 @@ def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dic
 
 def ensure_generated(size: str, seed: int) -> str:
     """The name of the generated set of `size` ratings, written first if the mirror lacks it."""
-    from movielens_recs.datasets.synthetic import Shape, parse_size, write_archive
-    from movielens_recs.devstack import Stack
     from movielens_recs.config import Settings
+    from movielens_recs.datasets.synthetic import Shape, default_name, parse_size, write_archive
+    from movielens_recs.devstack import Stack
 
-    name = f"synthetic-{size.lower()}" if seed == 42 else f"synthetic-{size.lower()}-seed{seed}"
+    name = default_name(size, seed)
     stack = Stack(Settings.from_env())
     if not (stack.generated_dir() / f"{name}.zip").exists():
         print(f"generating {name} ...", flush=True)
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     choice.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="default: ml-latest-small")
     choice.add_argument("--size", default=None,
                         help="a generated set of this many ratings (100k, 1M, 10M, 25M), written if missing")
-    parser.add_argument("--seed", type=int, default=42, help="the generated set's seed (with --size)")
+    parser.add_argument("--seed", type=int, default=None, help="the generated set's seed (with --size; default 42)")
     parser.add_argument("--name", default=None, help="default: <dataset>-<UTC time>")
     parser.add_argument("--results-dir", default=None, help="default: bench/results in the project")
     parser.add_argument("--copy-rows", type=int, default=1_620_000,
@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: a fresh lake, so every stage runs)")
     args = parser.parse_args(argv)
     if args.size:
-        args.dataset = ensure_generated(args.size, args.seed)
+        from movielens_recs.datasets.synthetic import DEFAULT_SEED
+
+        args.dataset = ensure_generated(args.size, DEFAULT_SEED if args.seed is None else args.seed)
     args.dataset = args.dataset or "ml-latest-small"
 
     name = args.name or f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"

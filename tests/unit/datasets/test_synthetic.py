@@ -72,3 +72,11 @@ def test_the_archive_reads_as_movielens(tmp_path):
     rows = pa.Table.from_batches(list(iter_ratings(files)))
     assert rows.num_rows == shape.ratings and read_movies(files).num_rows == shape.movies
     assert np.all(np.asarray(rows.column("rating")) >= 0.5)
+
+
+def test_a_name_never_stands_for_two_seeds():
+    from movielens_recs.datasets.synthetic import default_name
+
+    assert default_name("1M") == "synthetic-1m"
+    assert default_name("1M", 7) == "synthetic-1m-seed7"
+    assert default_name("25m", 42) == default_name("25M")
