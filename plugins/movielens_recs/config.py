@@ -86,6 +86,11 @@ class Settings:
     s3_bucket: str = "mlrecs"
     s3_prefix: str = ""
 
+    @property
+    def generated_dir(self) -> Path:
+        """Where `make data` writes generated archives, and the local mirror serves them from."""
+        return self.state_dir / "generated"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env

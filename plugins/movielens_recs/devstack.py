@@ -186,8 +186,7 @@ class Stack:
         return path if path.is_dir() else None
 
     def generated_dir(self) -> Path:
-        """Where `make data` writes generated archives; the mirror serves them too."""
-        return self.state / "generated"
+        return self.settings.generated_dir
 
     def mirror_dirs(self) -> list[Path]:
         return [d for d in (self.mirror_dir(), self.generated_dir()) if d is not None]

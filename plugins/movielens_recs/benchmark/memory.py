@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -57,7 +58,7 @@ def snapshot(roots: list[int]) -> dict[str, int]:
 class MemorySampler:
     """Samples `snapshot(roots())` every `interval` seconds on a thread, between start() and stop()."""
 
-    roots: callable
+    roots: Callable[[], list[int | None]]
     interval: float = 0.25
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
@@ -105,7 +106,7 @@ def out_of_memory_lines(paths: list[Path], since: float) -> list[str]:
     return found
 
 
-def parse_size(text: str) -> int:
+def parse_memory(text: str) -> int:
     """Bytes in a JVM/Spark memory setting such as `4g`, `512m`, `2048k`."""
     match = re.fullmatch(r"(\d+)([kmgt]?)b?", text.strip().lower())
     if not match:
@@ -116,5 +117,5 @@ def parse_size(text: str) -> int:
 def container_limit(heap: str, overhead: str | None = None) -> int:
     """What a resource manager (YARN, Kubernetes) lets a Spark JVM hold: its heap plus its
     memory overhead, as configured or Spark's default of max(384 MiB, 10% of the heap)."""
-    size = parse_size(heap)
-    return size + (parse_size(overhead) if overhead else max(384 * 2**20, size // 10))
+    size = parse_memory(heap)
+    return size + (parse_memory(overhead) if overhead else max(384 * 2**20, size // 10))

@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or default_name(args.ratings, args.seed)
     from movielens_recs.config import Settings
 
-    out = Path(args.out) if args.out else Settings.from_env().state_dir / "generated"
+    out = Path(args.out) if args.out else Settings.from_env().generated_dir
     archive = write_archive(out, name, shape, args.seed)
     print(f"{archive}: {shape.ratings:,} ratings, {shape.users:,} users, {shape.movies:,} movies (seed {args.seed})")
     return 0

@@ -216,12 +216,14 @@ def _machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from movielens_recs.datasets.synthetic import DEFAULT_SEED
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="default: ml-latest-small")
     choice.add_argument("--size", default=None,
                         help="a generated set of this many ratings (100k, 1M, 10M, 25M), written if missing")
-    parser.add_argument("--seed", type=int, default=None, help="the generated set's seed (with --size; default 42)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the generated set's seed (with --size)")
     parser.add_argument("--name", default=None, help="default: <dataset>-<UTC time>")
     parser.add_argument("--results-dir", default=None, help="default: bench/results in the project")
     parser.add_argument("--copy-rows", type=int, default=1_620_000,
@@ -234,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: a fresh lake, so every stage runs)")
     args = parser.parse_args(argv)
     if args.size:
-        from movielens_recs.datasets.synthetic import DEFAULT_SEED
-
-        args.dataset = ensure_generated(args.size, DEFAULT_SEED if args.seed is None else args.seed)
+        args.dataset = ensure_generated(args.size, args.seed)
     args.dataset = args.dataset or "ml-latest-small"
 
     name = args.name or f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from movielens_recs.benchmark.memory import KINDS, MemorySampler, out_of_memory_lines, parse_size, snapshot
+from movielens_recs.benchmark.memory import KINDS, MemorySampler, out_of_memory_lines, parse_memory, snapshot
 
 
 class FakeProcess:
@@ -90,11 +90,11 @@ def test_out_of_memory_is_found_only_in_logs_written_since_the_run_began(tmp_pat
 
 
 def test_memory_settings_parse_as_spark_writes_them():
-    assert parse_size("4g") == 4 * 2**30
-    assert parse_size("512m") == 512 * 2**20
-    assert parse_size("2048") == 2048
+    assert parse_memory("4g") == 4 * 2**30
+    assert parse_memory("512m") == 512 * 2**20
+    assert parse_memory("2048") == 2048
     with pytest.raises(ValueError):
-        parse_size("lots")
+        parse_memory("lots")
 
 
 def test_a_jvm_may_hold_its_heap_plus_sparks_default_overhead():
