@@ -20,19 +20,21 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="local path of the JSON figures")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import SparkSession
 
     from movielens_recs.benchmark.topn_bench import measure
+    from movielens_recs.models.store import ModelLayout
+    from movielens_recs.models.training import load_ranking_model, load_rating_model
 
     spark = SparkSession.builder.appName("bench-topn").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
-        model = ALSModel.load(f"{args.model_uri}/als")
+        layout = ModelLayout(args.model_uri)
+        model, rating_model = load_ranking_model(layout), load_rating_model(spark, layout)
         ratings = spark.read.parquet(args.ratings).cache()
         movies = spark.read.parquet(args.movies).cache()
         ratings.count(), movies.count()
-        figures = measure(model, ratings, movies, args.top_n, args.repeats)
+        figures = measure(model, rating_model, ratings, movies, args.top_n, args.repeats)
     finally:
         spark.stop()
     with open(args.output, "w") as fh:

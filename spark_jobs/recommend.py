@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
 
 
 def parse_args(argv):
@@ -37,16 +36,14 @@ def main(argv=None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.sql import SparkSession
-
     from movielens_recs.errors import EXIT_BAD_INPUT
+    from movielens_recs.jobs import parse_cutoff, start_session
     from movielens_recs.recommend.output import output_uri
     from movielens_recs.recommend.run import run_recommend
 
     output = args.output_uri or output_uri(args.model_uri)
-    cutoff = datetime.fromisoformat(args.cutoff).astimezone(timezone.utc) if args.cutoff else None
-    spark = SparkSession.builder.appName(f"recommend-{args.model_id}").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    cutoff = parse_cutoff(args.cutoff)
+    spark = start_session(f"recommend-{args.model_id}")
     try:
         report, summary = run_recommend(
             spark, model_id=args.model_id, model_uri=args.model_uri, ratings_uri=args.ratings,

@@ -1,11 +1,13 @@
-"""spark-submit entry point: split a validated snapshot and train ALS on it.
+"""spark-submit entry point: split a validated snapshot and fit a model version's two models.
 
-Writes into --model-uri: the ALSModel (als/), the exact split (split/train, split/test) and
-metadata.json. Imports nothing from Airflow; ship `movielens_recs` with --py-files.
+Writes into --model-uri (layout in models/store.py): the rating model (biases and explicit ALS),
+the ranking model (implicit ALS), the exact split and metadata.json. Imports nothing from
+Airflow; ship `movielens_recs` with --py-files. Every AlsParams field is an option
+(`--ranking-rank 64`), so the job and the DAG's form cannot drift apart.
 
     spark-submit --py-files movielens_recs.zip spark_jobs/train_als.py \\
         --ratings file:///.../ratings --dataset ml-latest-small --snapshot-id <md5> \\
-        --model-id m1 --model-uri file:///.../models/ml-latest-small/m1 --rank 10 --max-iter 10
+        --model-id m1 --model-uri file:///.../models/ml-latest-small/m1 --rank 10 --max-iter 15
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from datetime import datetime, timezone
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="Train ALS on a MovieLens snapshot")
+    from movielens_recs.models.params import AlsParams
+
+    p = argparse.ArgumentParser(description="Train the rating and ranking models on a MovieLens snapshot")
     p.add_argument("--ratings", required=True, help="Spark URI of the snapshot's ratings")
     p.add_argument("--dataset", required=True)
     p.add_argument("--snapshot-id", required=True)
@@ -26,14 +30,8 @@ def parse_args(argv):
     p.add_argument("--model-uri", required=True, help="Spark URI of this model's folder")
     p.add_argument("--cutoff", default="", help="train only on ratings before this ISO time (UTC)")
     p.add_argument("--checkpoint-dir", default="")
-    p.add_argument("--rank", type=int, default=10)
-    p.add_argument("--max-iter", type=int, default=10)
-    p.add_argument("--reg-param", type=float, default=0.1)
-    p.add_argument("--nonnegative", default="false")
-    p.add_argument("--blocks", type=int, default=4)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--split", choices=["random", "time"], default="random")
-    p.add_argument("--test-fraction", type=float, default=0.2)
+    for name in AlsParams.field_names():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
     return p.parse_args(argv)
 
 
@@ -43,19 +41,16 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     import pyspark
-    from pyspark.sql import SparkSession
-
     from movielens_recs import __version__
+    from movielens_recs.jobs import parse_cutoff, start_session
     from movielens_recs.models.params import AlsParams
-    from movielens_recs.models.store import write_json
-    from movielens_recs.models.training import als_estimator, as_of, split
+    from movielens_recs.models.store import ModelLayout, write_json
+    from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split
 
     params = AlsParams.from_dict(vars(args))
-    cutoff = datetime.fromisoformat(args.cutoff).astimezone(timezone.utc) if args.cutoff else None
-    spark = SparkSession.builder.appName(f"train-{args.model_id}").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    if args.checkpoint_dir:
-        spark.sparkContext.setCheckpointDir(args.checkpoint_dir)
+    layout = ModelLayout(args.model_uri)
+    cutoff = parse_cutoff(args.cutoff)
+    spark = start_session(f"train-{args.model_id}", args.checkpoint_dir)
     try:
         ratings = as_of(spark.read.parquet(args.ratings), cutoff)
         train, test = split(ratings, params)
@@ -67,13 +62,18 @@ def main(argv=None) -> int:
             log.error("nothing to train or test on: %s (cutoff %s)", counts, cutoff)
             return 1
         started = time.perf_counter()
-        model = als_estimator(params).fit(train)
-        fit_seconds = time.perf_counter() - started
-        log.info("fitted ALS %s on %d ratings in %.1f s", params, counts["train"], fit_seconds)
+        rating_model = fit_rating_model(train, params)
+        rating_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        ranking_model = fit_ranking_model(train, params)
+        ranking_seconds = time.perf_counter() - started
+        log.info("fitted %s on %d ratings: rating model %.1f s, ranking model %.1f s", params, counts["train"],
+                 rating_seconds, ranking_seconds)
 
-        model.write().overwrite().save(f"{args.model_uri}/als")
-        train.write.mode("overwrite").parquet(f"{args.model_uri}/split/train")
-        test.write.mode("overwrite").parquet(f"{args.model_uri}/split/test")
+        rating_model.save(layout)
+        ranking_model.write().overwrite().save(layout.ranking_als)
+        train.write.mode("overwrite").parquet(layout.train)
+        test.write.mode("overwrite").parquet(layout.test)
         metadata = {
             "model_id": args.model_id,
             "dataset": args.dataset,
@@ -81,18 +81,22 @@ def main(argv=None) -> int:
             "ratings_uri": args.ratings,
             "cutoff": cutoff.isoformat() if cutoff else None,
             "params": params.as_dict(),
-            "split": {"kind": params.split, "test_fraction": params.test_fraction, "seed": params.seed},
+            "split": {"kind": params.split, "test_fraction": params.test_fraction, "salt": params.split_salt},
             "rows": counts,
-            "users": model.userFactors.count(),
-            "items": model.itemFactors.count(),
-            "fit_seconds": round(fit_seconds, 3),
+            "users": ranking_model.userFactors.count(),
+            "items": ranking_model.itemFactors.count(),
+            "fit_seconds": round(rating_seconds + ranking_seconds, 3),
+            "rating_fit_seconds": round(rating_seconds, 3),
+            "ranking_fit_seconds": round(ranking_seconds, 3),
+            "global_mean": rating_model.terms.global_mean,
             "code_version": __version__,
             "spark_version": pyspark.__version__,
             "trained_at": datetime.now(timezone.utc).isoformat(),
         }
-        write_json(f"{args.model_uri}/metadata.json", metadata)
+        write_json(layout.metadata, metadata)
         print(f"trained {args.model_id}: {counts['train']:,} training / {counts['test']:,} held-out ratings, "
-              f"fit {fit_seconds:.1f} s -> {args.model_uri}", flush=True)
+              f"fit {rating_seconds:.1f} s (rating) + {ranking_seconds:.1f} s (ranking) -> {args.model_uri}",
+              flush=True)
     finally:
         spark.stop()
     return 0

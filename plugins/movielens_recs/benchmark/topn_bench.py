@@ -36,11 +36,13 @@ def machine_limit(user_factors: np.ndarray, item_factors: np.ndarray, n: int, re
     return _best_of(repeats, lambda: top_n_dense(user_factors, item_factors, empty, n))
 
 
-def measure(model, ratings, movies, n: int = 10, repeats: int = 2) -> dict:
+def measure(model, rating_model, ratings, movies, n: int = 10, repeats: int = 2) -> dict:
+    """`model` is the ranking model whose scores order the lists (what recommendForAllUsers uses
+    too); the job also attaches `rating_model`'s predicted ratings, as it does when it runs."""
     users = model.userFactors.count()
     items = model.itemFactors.count()
 
-    ours = _best_of(repeats, lambda: recommend_all(model, ratings, movies, n).write.format("noop").mode("overwrite").save())
+    ours = _best_of(repeats, lambda: recommend_all(model, rating_model, ratings, movies, n).write.format("noop").mode("overwrite").save())
     # the part of the job that is not scoring: gathering each user's rated movies (a shuffle)
     grouping = _best_of(repeats, lambda: seen_movies(ratings).write.format("noop").mode("overwrite").save())
     spark = _best_of(repeats, lambda: model.recommendForAllUsers(n).write.format("noop").mode("overwrite").save())

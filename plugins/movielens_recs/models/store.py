@@ -1,15 +1,22 @@
-"""The versioned model store: `<store>/<dataset>/<model_id>/` holds one trained model.
+"""The versioned model store: `<store>/<dataset>/<model_id>/` holds one model version.
 
-    als/            the ALSModel (Spark ML format)
+    als/            the rating model's explicit ALS (Spark ML format), fitted to what the biases leave
+    bias/           the rating model's biases: bias.json (global mean, damping), users/, items/ (Parquet)
+    ranking/        the ranking model: implicit-feedback ALS
     split/train     the exact training and held-out ratings, so evaluation and later
-    split/test      comparisons use the very same test set
-    metadata.json   params, snapshot, split, code and Spark versions, row counts, fit time
-    metrics.json    the evaluate job's figures, beside the model they describe
+    split/test      comparisons use the very same ratings
+    metadata.json   params, snapshot, split, code and Spark versions, row counts, fit times
+    metrics.json    the evaluate job's figures, beside the models they describe
+    recommendations/  see recommend/output.py
+
+Models written before the ranking model existed have `als/` only: their ranking is by predicted
+rating and their biases are zero (`ModelLayout.has_ranking_model`, `has_bias`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from movielens_recs.lake.filesystem import S3Options, join, resolve, spark_uri
 
@@ -18,8 +25,70 @@ def model_dir(store_uri: str, dataset: str, model_id: str) -> str:
     return spark_uri(join(store_uri, dataset, model_id))
 
 
-def write_json(uri: str, payload: dict) -> None:
-    fs, path = resolve(uri)
+@dataclass(frozen=True)
+class ModelLayout:
+    """Every path inside one model version's folder; nothing else spells them out."""
+
+    uri: str
+
+    @property
+    def rating_als(self) -> str:
+        return join(self.uri, "als")
+
+    @property
+    def bias(self) -> str:
+        return join(self.uri, "bias")
+
+    @property
+    def bias_terms(self) -> str:
+        return join(self.uri, "bias", "bias.json")
+
+    @property
+    def user_bias(self) -> str:
+        return join(self.uri, "bias", "users")
+
+    @property
+    def item_bias(self) -> str:
+        return join(self.uri, "bias", "items")
+
+    @property
+    def ranking_als(self) -> str:
+        return join(self.uri, "ranking")
+
+    @property
+    def train(self) -> str:
+        return join(self.uri, "split", "train")
+
+    @property
+    def test(self) -> str:
+        return join(self.uri, "split", "test")
+
+    @property
+    def metadata(self) -> str:
+        return join(self.uri, "metadata.json")
+
+    @property
+    def metrics(self) -> str:
+        return join(self.uri, "metrics.json")
+
+    @property
+    def recommendations(self) -> str:
+        return join(self.uri, "recommendations")
+
+    def has_ranking_model(self, s3: S3Options | None = None) -> bool:
+        return exists(join(self.ranking_als, "metadata"), s3)
+
+    def has_bias(self, s3: S3Options | None = None) -> bool:
+        return exists(self.bias_terms, s3)
+
+
+def exists(uri: str, s3: S3Options | None = None) -> bool:
+    fs, path = resolve(uri, s3)
+    return fs.get_file_info(path).type.name != "NotFound"
+
+
+def write_json(uri: str, payload: dict, s3: S3Options | None = None) -> None:
+    fs, path = resolve(uri, s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as fh:
         fh.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())

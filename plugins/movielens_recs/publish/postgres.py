@@ -7,7 +7,7 @@ old set or the new one, never a mix and never an empty table. The last few versi
 rollback; older ones are dropped after the switch.
 
 Readers use two stable names in the pipeline's schema:
-    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at)
+    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating)
     recommendations_cold_start(rank, movie_id, title, score, model_version, generated_at)
 Every identifier built from configuration goes through psycopg.sql.Identifier.
 """
@@ -47,6 +47,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS published_versions_one_current ON {versions} (
 """
 
 RECS_COLUMNS = ["user_id", "rank", "movie_id", "title", "score"]
+# the rating model's prediction; NULL in versions published before it existed
+OPTIONAL_RECS_COLUMNS = ["predicted_rating"]
 COLD_COLUMNS = ["rank", "movie_id", "title", "score"]
 
 
@@ -136,13 +138,14 @@ def publish(
         conn.execute(sql.SQL(
             "CREATE TABLE {} (user_id integer NOT NULL, rank smallint NOT NULL, movie_id integer NOT NULL, "
             "title text, score real NOT NULL, model_version text NOT NULL DEFAULT {}, "
-            "generated_at timestamptz NOT NULL DEFAULT {})"
+            "generated_at timestamptz NOT NULL DEFAULT {}, predicted_rating real)"
         ).format(ident(recs_table), sql.Literal(model_version), sql.Literal(generated_at)))
         conn.execute(sql.SQL(
             "CREATE TABLE {} (rank smallint NOT NULL, movie_id integer NOT NULL, title text, score real NOT NULL, "
             "model_version text NOT NULL DEFAULT {}, generated_at timestamptz NOT NULL DEFAULT {})"
         ).format(ident(cold_table), sql.Literal(model_version), sql.Literal(generated_at)))
-        _copy(conn, recs_table, recommendations, RECS_COLUMNS)
+        _copy(conn, recs_table, recommendations,
+              RECS_COLUMNS + [c for c in OPTIONAL_RECS_COLUMNS if c in recommendations.column_names])
         _copy(conn, cold_table, cold_start, COLD_COLUMNS)
         conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (user_id, rank)").format(ident(recs_table)))
         conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (rank)").format(ident(cold_table)))
@@ -180,9 +183,16 @@ def _switch(conn: Connection, model_version: str) -> float:
         if row is None:
             raise PublishError(f"model version {model_version} is not loaded (kept: {kept_versions(conn)})")
         recs_table, cold_table = row
+        # a column added later goes last (CREATE OR REPLACE VIEW may only append), and a kept
+        # version loaded before it existed serves NULL there
+        has_prediction = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = 'predicted_rating'", (recs_table,)).fetchone()
         conn.execute(sql.SQL(
-            "CREATE OR REPLACE VIEW {} AS SELECT user_id, rank, movie_id, title, score, model_version, generated_at FROM {}"
-        ).format(ident(READER_VIEW), ident(recs_table)))
+            "CREATE OR REPLACE VIEW {} AS SELECT user_id, rank, movie_id, title, score, model_version, generated_at, "
+            "{} AS predicted_rating FROM {}"
+        ).format(ident(READER_VIEW), ident("predicted_rating") if has_prediction else sql.SQL("NULL::real"),
+                 ident(recs_table)))
         conn.execute(sql.SQL(
             "CREATE OR REPLACE VIEW {} AS SELECT rank, movie_id, title, score, model_version, generated_at FROM {}"
         ).format(ident(COLD_START_VIEW), ident(cold_table)))

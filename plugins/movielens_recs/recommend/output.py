@@ -1,6 +1,6 @@
 """Where a model's recommendations live in the lake, and the marker that makes them publishable.
 
-    <model_uri>/recommendations/recommendations/   Parquet: user_id, rank, movie_id, title, score
+    <model_uri>/recommendations/recommendations/   Parquet: user_id, rank, movie_id, title, score, predicted_rating
     <model_uri>/recommendations/cold_start/        Parquet: rank, movie_id, title, score
     <model_uri>/recommendations/_validation.json   the GX report, pass or fail
     <model_uri>/recommendations/_RECOMMENDATIONS.json
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from movielens_recs.lake.filesystem import S3Options, join, resolve
-from movielens_recs.models.store import read_json
+from movielens_recs.models.store import ModelLayout, read_json
 
 MARKER = "_RECOMMENDATIONS.json"
 REPORT = "_validation.json"
@@ -26,7 +26,7 @@ class RecommendationsNotReady(RuntimeError):
 
 
 def output_uri(model_uri: str) -> str:
-    return join(model_uri, "recommendations")
+    return ModelLayout(model_uri).recommendations
 
 
 def remove_marker(output: str, s3: S3Options | None = None) -> None:

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from movielens_recs.lake.filesystem import join
-from movielens_recs.models.store import write_json
-from movielens_recs.models.training import as_of
+from movielens_recs.models.store import ModelLayout, write_json
+from movielens_recs.models.training import as_of, load_ranking_model, load_rating_model
 from movielens_recs.recommend.output import MARKER, REPORT, remove_marker
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
 from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
@@ -21,16 +21,15 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
 
     `cutoff`: the model's; what users had rated by then is excluded, and the cold-start list is
     what was popular by then."""
-    from pyspark.ml.recommendation import ALSModel
-
     remove_marker(output)  # a rerun must not leave an earlier run's marker over new files
-    model = ALSModel.load(join(model_uri, "als"))
+    layout = ModelLayout(model_uri)
+    model = load_ranking_model(layout)
     ratings = as_of(spark.read.parquet(ratings_uri), cutoff)
     movies = spark.read.parquet(movies_uri)
     generated_at = datetime.now(timezone.utc)
 
     started = time.perf_counter()
-    recommend_all(model, ratings, movies, top_n).write.mode("overwrite").parquet(join(output, "recommendations"))
+    recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n).write.mode("overwrite").parquet(join(output, "recommendations"))
     topn_seconds = time.perf_counter() - started
     cold_start(ratings, movies, top_n, cold_start_min_average).write.mode("overwrite").parquet(join(output, "cold_start"))
 

@@ -13,20 +13,24 @@ import numpy as np
 from movielens_recs.models.topn import top_n_spark
 
 
-def recommend_all(model, ratings, movies, n: int):
-    """(user_id, rank, movie_id, title, score) for every user of the model: its top `n` movies
-    by predicted rating among those the user has not rated."""
+def recommend_all(ranker, rating_model, ratings, movies, n: int):
+    """(user_id, rank, movie_id, title, score, predicted_rating) for every user of the ranking
+    model: its top `n` movies by the ranker's score among those the user has not rated, each with
+    the rating model's prediction, kept within the scale of the ratings (an app shows it as stars)."""
     from pyspark.sql import functions as F
 
-    items = model.itemFactors.toPandas()
+    items = ranker.itemFactors.toPandas()
     item_ids = items["id"].to_numpy(dtype=np.int64)
     item_factors = np.vstack(items["features"].to_numpy()).astype(np.float32)
     seen = seen_movies(ratings)
-    users = model.userFactors.withColumnRenamed("id", "user_id").join(seen, "user_id", "left")
+    users = ranker.userFactors.withColumnRenamed("id", "user_id").join(seen, "user_id", "left")
     top = top_n_spark(users, item_ids, item_factors, n)
+    low, high = ratings.agg(F.min("rating"), F.max("rating")).first()
     return (
-        top.join(movies.select("movie_id", "title"), "movie_id", "left")
-        .select("user_id", F.col("rank").cast("short").alias("rank"), "movie_id", "title", "score")
+        rating_model.predict(top, "predicted_rating")
+        .join(movies.select("movie_id", "title"), "movie_id", "left")
+        .select("user_id", F.col("rank").cast("short").alias("rank"), "movie_id", "title", "score",
+                F.least(F.greatest("predicted_rating", F.lit(low)), F.lit(high)).cast("float").alias("predicted_rating"))
     )
 
 

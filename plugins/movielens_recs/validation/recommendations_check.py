@@ -15,6 +15,12 @@ from movielens_recs.validation.runner import ValidationReport, validate_frames
 from movielens_recs.validation.suites import RECOMMENDATION_SUITE_FILES, load_suites
 
 
+def _finite(column: str):
+    from pyspark.sql import functions as F
+
+    return F.col(column).isNotNull() & ~F.isnan(column) & (F.abs(F.col(column)) < F.lit(float("inf")))
+
+
 def build_recommendation_frames(recs, cold, model_users, model_items, ratings, movies, top_n: int) -> dict:
     """`model_users`/`model_items`: one `id` column each (the model's userFactors/itemFactors ids)."""
     from pyspark.sql import Window
@@ -27,9 +33,9 @@ def build_recommendation_frames(recs, cold, model_users, model_items, ratings, m
     previous = F.lag("score").over(Window.partitionBy("user_id").orderBy("rank"))
 
     flagged = (
-        recs.select("user_id", "rank", "movie_id", "title", "score")
-        .withColumn("score_is_finite", F.col("score").isNotNull() & ~F.isnan("score")
-                    & (F.abs(F.col("score")) < F.lit(float("inf"))))
+        recs.select("user_id", "rank", "movie_id", "title", "score", "predicted_rating")
+        .withColumn("score_is_finite", _finite("score"))
+        .withColumn("predicted_rating_is_finite", _finite("predicted_rating"))
         .withColumn("score_in_rank_order", previous.isNull() | (previous >= F.col("score")))
         .join(rated, ["user_id", "movie_id"], "left")
         .join(catalog, "movie_id", "left")

@@ -6,7 +6,8 @@ import pytest
 from movielens_recs import ingest
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.params import AlsParams
-from movielens_recs.models.training import als_estimator
+from movielens_recs.models.store import ModelLayout
+from movielens_recs.models.training import fit_ranking_model, fit_rating_model
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
 from tests.conftest import cluster_session
 
@@ -32,13 +33,13 @@ def small(spark, movielens_server, tmp_path_factory):
     snap = ingest.snapshot(settings, store, "ml-latest-small", downloaded["md5"])
     ratings = spark.read.parquet(snap["ratings_spark_uri"]).cache()
     movies = spark.read.parquet(snap["movies_spark_uri"]).cache()
-    model = als_estimator(AlsParams(max_iter=5)).fit(ratings)
-    return model, ratings, movies
+    params = AlsParams(max_iter=5, ranking_max_iter=5)
+    return fit_ranking_model(ratings, params), ratings, movies, fit_rating_model(ratings, params)
 
 
 def test_agrees_with_recommend_for_all_users_once_seen_movies_are_removed(small):
-    model, ratings, movies = small
-    ours = recommend_all(model, ratings, movies, N).toPandas()
+    model, ratings, movies, rating_model = small
+    ours = recommend_all(model, rating_model, ratings, movies, N).toPandas()
     seen = ratings.toPandas().groupby("user_id")["movie_id"].apply(set).to_dict()
     deepest = max(len(s) for s in seen.values())
     theirs = model.recommendForAllUsers(N + deepest).toPandas()
@@ -58,9 +59,20 @@ def test_agrees_with_recommend_for_all_users_once_seen_movies_are_removed(small)
         assert not set(got["movie_id"]) & seen[row.user_id]
     assert ours["title"].notna().all()
 
+    # each row carries the rating model's prediction for that movie, kept within the scale
+    predicted = rating_model.predict(_pairs(ours, ratings)).toPandas()
+    merged = ours.merge(predicted, on=["user_id", "movie_id"])
+    assert len(merged) == len(ours)
+    assert np.allclose(merged["predicted_rating"], merged["prediction"].clip(0.5, 5.0), atol=1e-4)
+    assert merged["prediction"].max() > 4.5, "a top 10 holds movies the user is predicted to like"
+
+
+def _pairs(frame, ratings):
+    return ratings.sparkSession.createDataFrame(frame[["user_id", "movie_id"]].astype("int32"))
+
 
 def test_cold_start_list_follows_its_rule(small):
-    _, ratings, movies = small
+    _, ratings, movies, _ = small
     listed = cold_start(ratings, movies, N, min_average=3.5).toPandas()
     stats = ratings.toPandas().groupby("movie_id")["rating"].agg(["count", "mean"]).reset_index()
     eligible = stats[stats["mean"] >= 3.5].sort_values(["count", "mean", "movie_id"], ascending=[False, False, True])
@@ -71,9 +83,11 @@ def test_cold_start_list_follows_its_rule(small):
 
 @pytest.fixture(scope="module")
 def saved_model(small, tmp_path_factory):
-    model, _, _ = small
+    model, _, _, rating_model = small
     model_uri = "file://" + str(tmp_path_factory.mktemp("model"))
-    model.write().overwrite().save(f"{model_uri}/als")
+    layout = ModelLayout(model_uri)
+    model.write().overwrite().save(layout.ranking_als)
+    rating_model.save(layout)
     return model_uri
 
 
@@ -82,7 +96,7 @@ def _run(spark, small, model_uri, movies=None, top_n=N):
     from movielens_recs.recommend.output import output_uri
     from movielens_recs.recommend.run import run_recommend
 
-    _, ratings, all_movies = small
+    _, ratings, all_movies, _ = small
     movies_uri = model_uri + "/movies_used"
     (movies if movies is not None else all_movies).write.mode("overwrite").parquet(movies_uri)
     ratings_uri = model_uri + "/ratings_used"
@@ -98,7 +112,7 @@ def _run(spark, small, model_uri, movies=None, top_n=N):
 def test_the_job_writes_validated_output_and_marks_it_publishable(spark, small, saved_model):
     from movielens_recs.recommend.output import load
 
-    model, _, _ = small
+    model, _, _, _ = small
     output, report, summary = _run(spark, small, saved_model)
     assert report.success, report.message("recommendations")
     assert set(report.statistics) == {"recommendations", "recommendation_users", "cold_start"}
@@ -116,7 +130,7 @@ def test_output_that_breaks_its_suites_is_never_marked_publishable(spark, small,
 
     from movielens_recs.recommend.output import RecommendationsNotReady, load, read_marker
 
-    _, _, movies = small
+    _, _, movies, _ = small
     output, _, _ = _run(spark, small, saved_model)
     read_marker(output)  # the good run's marker is there ...
     top = [r.movie_id for r in spark.read.parquet(f"{output}/recommendations").groupBy("movie_id").count()
@@ -137,10 +151,10 @@ def test_the_suites_name_each_kind_of_broken_output(spark, small, pandas_max_row
     from movielens_recs.config import Settings
     from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
 
-    model, ratings, movies = small
-    good = recommend_all(model, ratings, movies, N).cache()
+    model, ratings, movies, rating_model = small
+    good = recommend_all(model, rating_model, ratings, movies, N).cache()
     users = sorted(r.user_id for r in good.select("user_id").distinct().collect())
-    missing_user, gap_user, seen_user, nan_user, order_user = users[:5]
+    missing_user, gap_user, seen_user, nan_user, order_user, unrated_user = users[:6]
     seen_movie = ratings.where(F.col("user_id") == seen_user).first().movie_id
     bad = (
         good.where(F.col("user_id") != missing_user)
@@ -150,6 +164,8 @@ def test_the_suites_name_each_kind_of_broken_output(spark, small, pandas_max_row
         .withColumn("score", F.when((F.col("user_id") == nan_user) & (F.col("rank") == 2), F.lit(float("nan")))
                     .when((F.col("user_id") == order_user) & (F.col("rank") == 6), F.lit(99.0))
                     .otherwise(F.col("score")))
+        .withColumn("predicted_rating", F.when((F.col("user_id") == unrated_user) & (F.col("rank") == 3),
+                                               F.lit(None)).otherwise(F.col("predicted_rating")))
     )
     frames = build_recommendation_frames(bad, cold_start(ratings, movies, N), model.userFactors, model.itemFactors,
                                          ratings, movies, N)
@@ -157,6 +173,7 @@ def test_the_suites_name_each_kind_of_broken_output(spark, small, pandas_max_row
     broken = {(f.suite, f.column): f for f in report.failures}
     assert set(broken) == {
         ("recommendations", "score_is_finite"), ("recommendations", "score_in_rank_order"),
+        ("recommendations", "predicted_rating_is_finite"),
         ("recommendations", "already_rated"), ("recommendation_users", "rows = expected_rows"),
         ("recommendation_users", "max_rank = rows"),
     }, report.message("broken")

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from movielens_recs.models import topn
-from movielens_recs.models.params import AlsParams
 
 
 def test_best_unseen_items_in_order():
@@ -36,15 +35,6 @@ def test_blocks_give_the_same_answer_as_one_product(monkeypatch):
         brute[u, seen[u]] = -np.inf
         assert set(np.argsort(-brute[u])[:10]) == set(whole_idx[u])
         assert not set(seen[u]) & set(whole_idx[u])
-
-
-def test_params_validate_and_parse_strings():
-    p = AlsParams.from_dict({"rank": "12", "nonnegative": "True", "reg_param": "0.05", "split": "time", "other": 1})
-    assert (p.rank, p.nonnegative, p.reg_param, p.split) == (12, True, 0.05, "time")
-    with pytest.raises(ValueError, match="split"):
-        AlsParams(split="alphabetical")
-    with pytest.raises(ValueError, match="test_fraction"):
-        AlsParams(test_fraction=1.5)
 
 
 @pytest.mark.parametrize("seed", range(8))
