@@ -1,10 +1,11 @@
-"""spark-submit entry point: measure a trained model on its held-out ratings.
+"""spark-submit entry point: measure a model version against its baselines and the champion.
 
-RMSE and MAE on the held-out ratings; precision, recall, NDCG and MAP at k plus catalog
-coverage on the users with held-out ratings (items they rated in training excluded), for the
-model and for a popularity baseline on the same split; and, when a champion is given, the
-champion's RMSE and MAE on this same test set. Writes metrics.json beside the model. Imports
-nothing from Airflow; ship `movielens_recs` with --py-files.
+On the version's held-out ratings: RMSE and MAE of the rating model and of the bias baseline;
+precision, recall, NDCG (held-out = relevant, and held-out rated 4+ = relevant), MAP at k and
+catalog coverage of the ranking model and of popularity, on the same users. When a champion is
+given, both versions on the fair set: held-out ratings the champion did not train on either.
+Writes metrics.json beside the models. Imports nothing from Airflow; ship `movielens_recs` with
+--py-files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="Evaluate an ALS model against a popularity baseline")
+    p = argparse.ArgumentParser(description="Evaluate a model version against its baselines and the champion")
     p.add_argument("--model-id", required=True)
     p.add_argument("--model-uri", required=True)
     p.add_argument("--k", type=int, default=10)
@@ -26,50 +27,55 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def _version(spark, model_id: str, uri: str) -> dict:
+    from movielens_recs.models.store import ModelLayout
+    from movielens_recs.models.training import load_ranking_model, load_rating_model
+
+    layout = ModelLayout(uri)
+    return {"model_id": model_id, "layout": layout, "rating": load_rating_model(spark, layout),
+            "ranker": load_ranking_model(layout), "train": spark.read.parquet(layout.train)}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import SparkSession
 
-    from movielens_recs.evaluation.spark_eval import ranking_report, rating_errors
+    from movielens_recs.evaluation.report import summary_lines, with_ratios
+    from movielens_recs.evaluation.spark_eval import bias_errors, fair_comparison, rating_errors, ranking_report
     from movielens_recs.models.store import write_json
 
     spark = SparkSession.builder.appName(f"evaluate-{args.model_id}").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     started = time.perf_counter()
     try:
-        model = ALSModel.load(f"{args.model_uri}/als")
-        train = spark.read.parquet(f"{args.model_uri}/split/train").cache()
-        test = spark.read.parquet(f"{args.model_uri}/split/test").cache()
-        errors = rating_errors(model, test)
-        ranking = ranking_report(model, train, test, args.k)
-        champion = None
+        candidate = _version(spark, args.model_id, args.model_uri)
+        candidate["train"] = candidate["train"].cache()
+        test = spark.read.parquet(candidate["layout"].test).cache()
+        rating = candidate["rating"]
+        errors = rating_errors(rating, test)
+        bias = bias_errors(rating.terms, rating.user_bias, rating.item_bias, test)
+        ranking = ranking_report(candidate["ranker"], candidate["train"], test, args.k)
+        fair = None
         if args.champion_model_uri:
-            champion_model = ALSModel.load(f"{args.champion_model_uri}/als")
-            champion = {"model_id": args.champion_model_id, **rating_errors(champion_model, test)}
-        metrics = {
+            fair = fair_comparison(candidate, _version(spark, args.champion_model_id, args.champion_model_uri),
+                                   test, args.k)
+        metrics = with_ratios({
             "model_id": args.model_id,
             "k": args.k,
             "model": {**errors, **ranking["model"]},
-            "baseline": ranking["baseline"],
-            "champion_on_test": champion,
+            "bias": bias,
+            "popularity": ranking["popularity"],
+            "fair": fair,
             "catalog_items": ranking["catalog_items"],
             "evaluate_seconds": round(time.perf_counter() - started, 3),
             "evaluated_at": datetime.now(timezone.utc).isoformat(),
-        }
-        write_json(f"{args.model_uri}/metrics.json", metrics)
+        })
+        write_json(candidate["layout"].metrics, metrics)
     finally:
         spark.stop()
-    m, b = metrics["model"], metrics["baseline"]
-    print(f"model    {args.model_id}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  "
-          f"P@{args.k} {m['precision_at_k']:.4f}  R@{args.k} {m['recall_at_k']:.4f}  "
-          f"NDCG@{args.k} {m['ndcg_at_k']:.4f}  MAP@{args.k} {m['map_at_k']:.4f}  coverage {m['coverage']:.3f}")
-    print(f"baseline popularity: P@{args.k} {b['precision_at_k']:.4f}  R@{args.k} {b['recall_at_k']:.4f}  "
-          f"NDCG@{args.k} {b['ndcg_at_k']:.4f}  MAP@{args.k} {b['map_at_k']:.4f}  coverage {b['coverage']:.3f}")
-    if champion:
-        print(f"champion {champion['model_id']} on this test set: RMSE {champion['rmse']:.4f}  MAE {champion['mae']:.4f}")
+    print("\n".join(summary_lines(metrics)), flush=True)
     return 0
 
 

@@ -85,6 +85,9 @@ class Settings:
     publish_keep: int = 3
     s3_bucket: str = "mlrecs"
     s3_prefix: str = ""
+    # The gate's thresholds from MLRECS_GATE_<NAME> (e.g. MLRECS_GATE_NDCG_MULTIPLE), each
+    # overriding the dataset's default unless a run's param overrides it (orchestration/modeling.py).
+    gate: dict = field(default_factory=dict)
 
     @property
     def generated_dir(self) -> Path:
@@ -123,7 +126,15 @@ class Settings:
             publish_keep=_int(env, "MLRECS_PUBLISH_KEEP", 3),
             s3_bucket=env.get("MLRECS_S3_BUCKET") or "mlrecs",
             s3_prefix=(env.get("MLRECS_S3_PREFIX") or "").strip("/"),
+            gate=_gate(env),
         )
+
+
+def _gate(env: Mapping[str, str]) -> dict:
+    from movielens_recs.gate import GateConfig
+
+    return {name: _float(env, f"MLRECS_GATE_{name.upper()}", 0.0) for name in GateConfig.names()
+            if env.get(f"MLRECS_GATE_{name.upper()}") not in (None, "")}
 
 
 SINKS = ("postgres", "s3")

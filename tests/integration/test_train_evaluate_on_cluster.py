@@ -1,9 +1,12 @@
 """Train and evaluate, submitted to the standalone cluster through the DAG's own operator."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
@@ -12,14 +15,16 @@ from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.params import AlsParams
 
 
-def low_rank_ratings(users=120, items=200, per_user=40, seed=7):
-    """Ratings drawn from a rank-3 taste model with noise, rounded to half stars."""
+def low_rank_ratings(users=300, items=200, per_user=40, seed=7):
+    """Ratings drawn from a rank-3 taste model with noise, rounded to half stars; users pick the
+    movies they rate by popularity tilted by their taste, so tastes predict what they rate next."""
     rng = np.random.default_rng(seed)
     u, v = rng.normal(size=(users, 3)), rng.normal(size=(items, 3))
     popularity = rng.zipf(1.6, size=items).astype(float)
     rows = []
     for user in range(users):
-        chosen = rng.choice(items, size=per_user, replace=False, p=popularity / popularity.sum())
+        weight = popularity * np.exp(u[user] @ v.T)
+        chosen = rng.choice(items, size=per_user, replace=False, p=weight / weight.sum())
         for item in chosen:
             raw = 3.2 + 0.8 * u[user] @ v[item] + rng.normal(scale=0.3)
             rows.append((user + 1, int(item) + 1, float(np.clip(np.round(raw * 2) / 2, 0.5, 5.0)),
@@ -61,36 +66,124 @@ def read(uri):
         return json.loads(fh.read())
 
 
-def test_train_then_evaluate_through_the_operator(stack, airflow_env, snapshot):
-    manifest, lake = snapshot
-    model_uri = f"file://{lake}/models/ml-synthetic/m1"
-    params = AlsParams(rank=3, max_iter=10, reg_param=0.05, blocks=2)
+def train(lake, manifest, model_id, params: AlsParams) -> str:
+    model_uri = f"file://{lake}/models/ml-synthetic/{model_id}"
     submit("train", "train_als", [
         "--ratings", manifest["ratings_spark_uri"], "--dataset", "ml-synthetic", "--snapshot-id", "s1",
-        "--model-id", "m1", "--model-uri", model_uri, "--checkpoint-dir", f"{lake}/checkpoints",
+        "--model-id", model_id, "--model-uri", model_uri, "--checkpoint-dir", f"{lake}/checkpoints",
         *[a for k, v in params.as_dict().items() for a in ("--" + k.replace("_", "-"), str(v))],
     ])
+    return model_uri
+
+
+def evaluate(model_id, model_uri, champion_id="", champion_uri="") -> dict:
+    submit("evaluate", "evaluate_als", ["--model-id", model_id, "--model-uri", model_uri, "--k", "10",
+                                        "--champion-model-id", champion_id, "--champion-model-uri", champion_uri])
+    return read(f"{model_uri}/metrics.json")
+
+
+def pairs(path) -> pd.DataFrame:
+    return pq.read_table(str(path), columns=["user_id", "movie_id", "rating"]).to_pandas()
+
+
+def predict_by_hand(model_dir: Path, rows: pd.DataFrame) -> np.ndarray:
+    """The rating model's prediction from its saved files, without Spark: mu + b_u + b_i + the
+    factors' dot product (0 where either has none), as models.training.RatingModel promises."""
+    mu = json.loads((model_dir / "bias" / "bias.json").read_text())["global_mean"]
+    b_u = pq.read_table(str(model_dir / "bias" / "users")).to_pandas().set_index("user_id")["user_bias"]
+    b_i = pq.read_table(str(model_dir / "bias" / "items")).to_pandas().set_index("movie_id")["item_bias"]
+    users = pq.read_table(str(model_dir / "als" / "userFactors")).to_pandas().set_index("id")["features"]
+    items = pq.read_table(str(model_dir / "als" / "itemFactors")).to_pandas().set_index("id")["features"]
+    out = []
+    for u, i in zip(rows["user_id"], rows["movie_id"]):
+        dot = float(np.dot(users[u], items[i])) if u in users.index and i in items.index else 0.0
+        out.append(mu + b_u.get(u, 0.0) + b_i.get(i, 0.0) + dot)
+    return np.array(out)
+
+
+def rmse(actual, predicted) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - predicted) ** 2)))
+
+
+SMALL = dict(rank=3, max_iter=10, reg_param=0.05, blocks=2, ranking_rank=8, ranking_max_iter=10)
+
+
+@pytest.fixture(scope="module")
+def first_model(stack, snapshot):
+    """One version, trained once for the module: the first test's subject, the second's champion."""
+    manifest, lake = snapshot
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in stack.environment().items():
+            patch.setenv(key, value)
+        return train(lake, manifest, "m1", AlsParams(**SMALL))
+
+
+def test_train_then_evaluate_both_models_against_both_baselines(stack, airflow_env, snapshot, first_model):
+    manifest, lake = snapshot
+    params = AlsParams(**SMALL)
+    model_uri = first_model
     meta = read(f"{model_uri}/metadata.json")
     assert meta["params"] == params.as_dict()
     assert meta["rows"]["ratings"] == manifest["ratings_rows"]
     assert meta["rows"]["train"] + meta["rows"]["test"] == manifest["ratings_rows"]
     assert 0.15 < meta["rows"]["test"] / meta["rows"]["ratings"] < 0.25
-    assert meta["spark_version"].startswith("4.") and meta["fit_seconds"] > 0
-    assert (lake / "models/ml-synthetic/m1/als/metadata").is_dir()
+    assert meta["spark_version"].startswith("4.") and meta["rating_fit_seconds"] > 0 and meta["ranking_fit_seconds"] > 0
+    model_dir = lake / "models/ml-synthetic/m1"
+    for part in ("als/metadata", "ranking/metadata", "bias/users", "bias/items"):
+        assert (model_dir / part).is_dir(), part
 
-    submit("evaluate", "evaluate_als", ["--model-id", "m1", "--model-uri", model_uri, "--k", "10"])
-    metrics = read(f"{model_uri}/metrics.json")
-    model, baseline = metrics["model"], metrics["baseline"]
-    assert metrics["k"] == 10 and metrics["champion_on_test"] is None
-    # a rank-3 taste model with little noise: ALS must recover it far better than chance
-    assert model["rmse"] < 0.9 and model["mae"] < model["rmse"]
-    for key in ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage"):
-        assert 0 <= model[key] <= 1 and 0 <= baseline[key] <= 1
-    assert model["users"] == baseline["users"] > 100
-    assert baseline["coverage"] < model["coverage"], "popularity recommends the same few items to all"
+    metrics = evaluate("m1", model_uri)
+    model, bias, popular = metrics["model"], metrics["bias"], metrics["popularity"]
+    assert metrics["k"] == 10 and metrics["fair"] is None
+    # every held-out rating is predicted (the biases cover what ALS never saw), and the figure is
+    # the one the saved files give by hand
+    test = pairs(model_dir / "split" / "test")
+    assert model["predicted"] == model["held_out"] == len(test)
+    assert model["rmse"] == pytest.approx(rmse(test["rating"], predict_by_hand(model_dir, test)), rel=1e-4)
+    # a rank-3 taste model with little noise: the factors must add a lot to the biases
+    assert model["rmse"] < 0.9 * bias["rmse"] and model["mae"] < model["rmse"]
+    assert metrics["ratios"]["rmse_vs_bias"] == pytest.approx(model["rmse"] / bias["rmse"])
+    for key in ("precision_at_k", "recall_at_k", "ndcg_at_k", "ndcg_at_k_liked", "map_at_k", "coverage"):
+        assert 0 <= model[key] <= 1 and 0 <= popular[key] <= 1
+    assert model["users"] == popular["users"] > 100 and model["users_liked"] == popular["users_liked"] > 0
+    assert popular["coverage"] < model["coverage"], "popularity recommends the same few items to all"
 
-    # the same model, given as its own champion, must measure the same on the same test set
-    submit("evaluate", "evaluate_als", ["--model-id", "m1", "--model-uri", model_uri, "--k", "10",
-                                        "--champion-model-id", "m1", "--champion-model-uri", model_uri])
-    again = read(f"{model_uri}/metrics.json")
-    assert again["champion_on_test"]["rmse"] == pytest.approx(model["rmse"], rel=1e-6)
+
+def test_the_champion_is_judged_only_on_ratings_neither_version_trained_on(stack, airflow_env, snapshot, first_model):
+    """The leakage case: a champion trained on another salt's split has trained on most of the
+    candidate's held-out ratings. Scored on all of them it looks better than it is; on the fair
+    set it does not, a candidate as good as it is promoted, and a worse one is still rejected."""
+    from movielens_recs.gate import GateConfig, decide
+
+    manifest, lake = snapshot
+    champion_uri = first_model  # split with the default salt
+    candidate_uri = train(lake, manifest, "cand", AlsParams(**SMALL, split_salt="b"))
+    metrics = evaluate("cand", candidate_uri, "m1", champion_uri)
+    fair = metrics["fair"]
+
+    champion_dir, candidate_dir = lake / "models/ml-synthetic/m1", lake / "models/ml-synthetic/cand"
+    held_out = pairs(candidate_dir / "split" / "test")
+    learned = held_out.merge(pairs(champion_dir / "split" / "train")[["user_id", "movie_id"]])
+    fair_rows = held_out.merge(learned[["user_id", "movie_id"]], how="left", indicator=True)
+    fair_rows = fair_rows[fair_rows["_merge"] == "left_only"]
+    assert fair["ratings"] == len(fair_rows) and 0 < fair["ratings"] < 0.5 * len(held_out)
+    assert fair["test_ratings"] == len(held_out) and fair["users"] == fair_rows["user_id"].nunique()
+
+    # the champion's score on the fair set is what its saved files give there by hand ...
+    champion_fair = rmse(fair_rows["rating"], predict_by_hand(champion_dir, fair_rows))
+    assert fair["champion"]["rmse"] == pytest.approx(champion_fair, rel=1e-4)
+    # ... and clearly worse than on the ratings it learned, which the old comparison counted
+    assert rmse(learned["rating"], predict_by_hand(champion_dir, learned)) < 0.9 * champion_fair
+
+    # same params, another split: as good on the fair set, so promoted (tolerances for ~1,000 ratings)
+    config = GateConfig.for_dataset("ml-synthetic", champion_tolerance=0.05, ranking_tolerance=0.15,
+                                    ndcg_multiple=0.0, coverage_floor=0.0)
+    decision = decide(metrics, config)
+    assert decision.promote, decision.explain()
+
+    # a version that really is worse (rank-1 models, one iteration) is rejected on the same set
+    worse_uri = train(lake, manifest, "worse", AlsParams(**{**SMALL, "rank": 1, "max_iter": 1, "ranking_rank": 1,
+                                                           "ranking_max_iter": 1}, split_salt="c"))
+    worse = decide(evaluate("worse", worse_uri, "m1", champion_uri), config)
+    failed = {r.name for r in worse.rules if not r.passed}
+    assert not worse.promote and {"no_rating_regression", "no_ranking_regression"} <= failed, worse.explain()

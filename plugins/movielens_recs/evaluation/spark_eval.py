@@ -1,9 +1,13 @@
-"""Measure an ALS model (and the popularity baseline) on a held-out set, on Spark.
+"""Measure a model version, its baselines and the champion on held-out ratings, on Spark.
 
 Ranking lists are computed by models.topn for the users with held-out ratings, excluding what
 each user rated in training; the metrics themselves are the plain functions of metrics.py,
 applied to the collected lists (k items for each test user), so what is tested by hand is
 exactly what runs.
+
+The champion is compared on the fair set only: the candidate's held-out ratings that the
+champion did not train on either. Under the hash split that is every held-out rating both
+versions' data contain; whatever the split, a champion is never scored on ratings it learned.
 """
 
 from __future__ import annotations
@@ -11,23 +15,35 @@ from __future__ import annotations
 import numpy as np
 
 from movielens_recs.evaluation.metrics import catalog_coverage, ranking_metrics
+from movielens_recs.models.bias import with_baseline
 from movielens_recs.models.topn import top_n_spark
 
+# "Liked": the relevance of the second NDCG the report carries, as in most MovieLens papers.
+LIKED = 4.0
 
-def rating_errors(model, test) -> dict:
+
+def _errors(predictions, held_out: int, column: str = "prediction") -> dict:
     from pyspark.sql import functions as F
 
-    predictions = model.transform(test)  # coldStartStrategy=drop: unknown users/items drop out
     row = predictions.select(
-        F.sqrt(F.avg((F.col("prediction") - F.col("rating")) ** 2)).alias("rmse"),
-        F.avg(F.abs(F.col("prediction") - F.col("rating"))).alias("mae"),
+        F.sqrt(F.avg((F.col(column) - F.col("rating")) ** 2)).alias("rmse"),
+        F.avg(F.abs(F.col(column) - F.col("rating"))).alias("mae"),
         F.count("*").alias("predicted"),
     ).first()
-    total = test.count()
     if not row["predicted"]:
         raise ValueError("the model could predict none of the held-out ratings")
     return {"rmse": float(row["rmse"]), "mae": float(row["mae"]), "predicted": int(row["predicted"]),
-            "held_out": int(total), "dropped_cold_start": int(total - row["predicted"])}
+            "held_out": int(held_out), "dropped_cold_start": int(held_out - row["predicted"])}
+
+
+def rating_errors(rating_model, test) -> dict:
+    """RMSE and MAE of the rating model (models.training.RatingModel) on `test`."""
+    return _errors(rating_model.predict(test), test.count())
+
+
+def bias_errors(terms, user_bias, item_bias, test) -> dict:
+    """The bias baseline (mu + b_u + b_i) on the same ratings."""
+    return _errors(with_baseline(test, terms, user_bias, item_bias), test.count(), "baseline")
 
 
 def _item_matrix(factors_df):
@@ -35,21 +51,22 @@ def _item_matrix(factors_df):
     return pdf["id"].to_numpy(dtype=np.int64), np.vstack(pdf["features"].to_numpy()).astype(np.float32)
 
 
-def _test_users_with_seen(user_factors, train, test):
+def _users_with_seen(user_factors, seen_from, users):
     from pyspark.sql import functions as F
 
-    test_users = test.select("user_id").distinct()
-    seen = train.groupBy("user_id").agg(F.collect_list("movie_id").alias("seen"))
+    seen = seen_from.groupBy("user_id").agg(F.collect_set("movie_id").alias("seen"))
     return (
         user_factors.withColumnRenamed("id", "user_id")
-        .join(test_users, "user_id")
+        .join(users, "user_id")
         .join(seen, "user_id", "left")
     )
 
 
-def _relevant(test) -> dict:
+def relevant_items(test, min_rating: float | None = None) -> dict:
     from pyspark.sql import functions as F
 
+    if min_rating is not None:
+        test = test.where(F.col("rating") >= min_rating)
     rows = test.groupBy("user_id").agg(F.collect_set("movie_id").alias("items")).collect()
     return {r["user_id"]: set(r["items"]) for r in rows}
 
@@ -62,26 +79,65 @@ def _lists(recs) -> dict:
     return lists
 
 
-def ranking_report(model, train, test, k: int) -> dict:
-    """Ranking metrics of the model and of the popularity baseline, on the same users."""
+def model_lists(ranker, seen_from, users, k: int) -> dict:
+    """Each of `users`' top k by `ranker`'s scores, minus what they rated in `seen_from`."""
+    item_ids, item_factors = _item_matrix(ranker.itemFactors)
+    return _lists(top_n_spark(_users_with_seen(ranker.userFactors, seen_from, users), item_ids, item_factors, k))
+
+
+def popularity_lists(train, users, k: int) -> dict:
+    """Most-rated training movies first: the same scorer with one "factor" per item (its count)
+    and a factor of 1 for every user."""
     from pyspark.sql import functions as F
 
-    relevant = _relevant(test)
-    item_ids, item_factors = _item_matrix(model.itemFactors)
-    users = _test_users_with_seen(model.userFactors, train, test)
-    model_lists = _lists(top_n_spark(users, item_ids, item_factors, k))
-
-    # The baseline ranks every training item by its number of training ratings: the same
-    # scorer with one "factor" per item (its count) and a factor of 1 for every user.
     counts = train.groupBy("movie_id").count().toPandas()
-    pop_ids = counts["movie_id"].to_numpy(dtype=np.int64)
-    pop_factors = counts["count"].to_numpy(dtype=np.float32).reshape(-1, 1)
-    ones = users.select("user_id", F.array(F.lit(1.0).cast("float")).alias("features"), "seen")
-    baseline_lists = _lists(top_n_spark(ones, pop_ids, pop_factors, k))
+    ones = users.select("user_id", F.array(F.lit(1.0).cast("float")).alias("features"))
+    return _lists(top_n_spark(
+        ones.join(train.groupBy("user_id").agg(F.collect_set("movie_id").alias("seen")), "user_id", "left"),
+        counts["movie_id"].to_numpy(dtype=np.int64), counts["count"].to_numpy(dtype=np.float32).reshape(-1, 1), k))
 
-    catalog = len(pop_ids)
-    model_metrics = ranking_metrics(model_lists, relevant, k).as_dict()
-    model_metrics["coverage"] = catalog_coverage(model_lists, catalog, k)
-    baseline_metrics = ranking_metrics(baseline_lists, relevant, k).as_dict()
-    baseline_metrics["coverage"] = catalog_coverage(baseline_lists, catalog, k)
-    return {"model": model_metrics, "baseline": baseline_metrics, "catalog_items": catalog}
+
+def _scores(lists: dict, relevant: dict, liked: dict, catalog: int, k: int) -> dict:
+    scores = ranking_metrics(lists, relevant, k).as_dict()
+    scores["ndcg_at_k_liked"] = ranking_metrics(lists, liked, k).ndcg_at_k if liked else 0.0
+    scores["users_liked"] = len(liked)
+    scores["coverage"] = catalog_coverage(lists, catalog, k)
+    return scores
+
+
+def ranking_report(ranker, train, test, k: int) -> dict:
+    """Ranking metrics of the ranking model and of popularity, on the same users and lists' rules."""
+    users = test.select("user_id").distinct()
+    relevant, liked = relevant_items(test), relevant_items(test, LIKED)
+    catalog = train.select("movie_id").distinct().count()
+    return {
+        "model": _scores(model_lists(ranker, train, users, k), relevant, liked, catalog, k),
+        "popularity": _scores(popularity_lists(train, users, k), relevant, liked, catalog, k),
+        "catalog_items": catalog,
+    }
+
+
+def fair_comparison(candidate: dict, champion: dict, test, k: int) -> dict:
+    """Both versions on the held-out ratings neither trained on. `candidate`/`champion`: dicts
+    with model_id, rating (RatingModel), ranker (ALSModel) and train (DataFrame).
+
+    Ranking lists leave out what the user rated in either version's training set, so the two
+    lists are drawn from the same movies and no fair-set movie is ever left out."""
+    fair = test.join(champion["train"].select("user_id", "movie_id"), ["user_id", "movie_id"], "left_anti").cache()
+    ratings = fair.count()
+    result = {"champion_id": champion["model_id"], "ratings": ratings, "test_ratings": test.count(),
+              "users": 0, "candidate": None, "champion": None}
+    if ratings == 0:
+        return result
+    seen = candidate["train"].select("user_id", "movie_id").unionByName(champion["train"].select("user_id", "movie_id"))
+    users = fair.select("user_id").distinct()
+    relevant = relevant_items(fair)
+    result["users"] = len(relevant)
+    for side in ("candidate", "champion"):
+        version = candidate if side == "candidate" else champion
+        errors = rating_errors(version["rating"], fair)
+        lists = model_lists(version["ranker"], seen, users, k)
+        result[side] = {"rmse": errors["rmse"], "mae": errors["mae"], "predicted": errors["predicted"],
+                        "ndcg_at_k": ranking_metrics(lists, relevant, k).ndcg_at_k}
+    fair.unpersist()
+    return result
