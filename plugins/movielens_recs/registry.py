@@ -61,6 +61,19 @@ DO $$ BEGIN
             CHECK (status IN ('candidate', 'approved', 'champion', 'rejected', 'retired', 'historical'));
     END IF;
 END $$;
+-- Hyperparameter searches: the best params of the newest one are the dataset's defaults.
+CREATE TABLE IF NOT EXISTS tuning_runs (
+    id            bigserial PRIMARY KEY,
+    dataset       text NOT NULL,
+    mode          text NOT NULL,
+    dag_run_id    text,
+    snapshot_id   text,
+    cutoff        timestamptz,
+    best_params   jsonb NOT NULL,
+    result        jsonb NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS tuning_runs_by_dataset ON tuning_runs (dataset, created_at DESC);
 """
 
 
@@ -196,6 +209,8 @@ def promote(conn: Connection, model_id: str, decision: dict | None, expected_cha
             (dataset,),
         ).fetchone()
         current_id = current[0] if current else None
+        # the lifecycle never asks for this (lifecycle.older_than_champion); the registry refuses it
+        # whatever the client, as it refuses a second champion
         if current and current[1] and cutoff and cutoff < current[1]:
             raise RegistryError(
                 f"{model_id} was trained on data up to {cutoff:%Y-%m-%d %H:%M}, before champion {current_id} "
@@ -232,10 +247,23 @@ def publication_lock(conn: Connection, dataset: str):
         conn.execute("SELECT pg_advisory_unlock(hashtext('model_registry_publish:' || %s))", (dataset,))
 
 
-def is_older_than(candidate: dict, champion: dict | None) -> bool:
-    """True when `candidate` was trained on data cut off before the champion's."""
-    return bool(champion and champion.get("cutoff") and candidate.get("cutoff")
-                and candidate["cutoff"] < champion["cutoff"])
+def record_tuning(conn: Connection, dataset: str, mode: str, best_params: dict, result: dict,
+                  dag_run_id: str | None = None, snapshot_id: str | None = None, cutoff: datetime | None = None) -> int:
+    """Store a search and its trail of trials; its best params become the dataset's defaults."""
+    with conn.transaction():
+        return conn.execute(
+            """INSERT INTO tuning_runs (dataset, mode, dag_run_id, snapshot_id, cutoff, best_params, result)
+               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (dataset, mode, dag_run_id, snapshot_id, cutoff, Jsonb(best_params), Jsonb(result)),
+        ).fetchone()[0]
+
+
+def tuned(conn: Connection, dataset: str) -> dict | None:
+    """The newest search of `dataset` (id, mode, best_params, result, created_at), or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM tuning_runs WHERE dataset = %s ORDER BY created_at DESC, id DESC LIMIT 1", (dataset,)
+        ).fetchone()
 
 
 def describe(row: dict[str, Any]) -> str:

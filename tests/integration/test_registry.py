@@ -1,24 +1,13 @@
 """The model registry on the real PostgreSQL of the local stack, each test in its own schema."""
 
-import uuid
 from datetime import datetime, timezone
 
 import psycopg
 import pytest
 
 from movielens_recs import registry
+from movielens_recs.lifecycle import older_than_champion
 from movielens_recs.registry import ModelRecord, RegistryError
-
-
-@pytest.fixture
-def conn(stack):
-    schema = f"test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {schema}")
-        c.execute(f"SET search_path TO {schema}")
-        registry.ensure_schema(c)
-        yield c
-        c.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def add(conn, model_id, dataset="ml-x", cutoff=None):
@@ -136,13 +125,13 @@ def test_an_older_model_never_replaces_a_newer_champion(conn):
     add(conn, "june-10", cutoff=day(10))
     registry.promote(conn, "june-10", {}, expected_champion=None)
     add(conn, "june-3", cutoff=day(3))
-    assert registry.is_older_than(registry.get(conn, "june-3"), registry.champion(conn, "ml-x"))
+    assert older_than_champion(registry.get(conn, "june-3"), registry.champion(conn, "ml-x"))
     with pytest.raises(RegistryError, match="an older model never replaces a newer one"):
         registry.promote(conn, "june-3", {}, expected_champion="june-10")
     registry.mark_historical(conn, "june-3", {"promote": False})
     assert (status(conn, "june-10"), status(conn, "june-3")) == ("champion", "historical")
     add(conn, "june-11", cutoff=day(11))
-    assert not registry.is_older_than(registry.get(conn, "june-11"), registry.champion(conn, "ml-x"))
+    assert not older_than_champion(registry.get(conn, "june-11"), registry.champion(conn, "ml-x"))
 
 
 def test_a_decided_model_says_so_when_its_run_is_repeated(conn):
@@ -173,3 +162,12 @@ def test_publication_lock_serializes_runs(conn, stack):
             order.append("first done")
         thread.join(timeout=10)
     assert order == ["first done", "second"]
+
+
+def test_the_newest_tuning_run_gives_the_datasets_params(conn):
+    assert registry.tuned(conn, "ml-x") is None
+    registry.record_tuning(conn, "ml-x", "quick", {"rank": 20}, {"trials": [1]})
+    newest = registry.record_tuning(conn, "ml-x", "full", {"rank": 40}, {"trials": [1, 2]}, dag_run_id="r")
+    registry.record_tuning(conn, "ml-y", "quick", {"rank": 5}, {"trials": []})
+    found = registry.tuned(conn, "ml-x")
+    assert (found["id"], found["mode"], found["best_params"], found["dag_run_id"]) == (newest, "full", {"rank": 40}, "r")

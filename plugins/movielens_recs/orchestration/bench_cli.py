@@ -91,7 +91,9 @@ def _quality(prepared: dict) -> dict:
         row = registry.get(conn, prepared["model_id"])
     metrics = row["metrics"]
     return {"status": row["status"], "training_rows": row["training_rows"], "rmse": metrics["model"]["rmse"], "mae": metrics["model"]["mae"],
-            "ndcg_at_k": metrics["model"]["ndcg_at_k"], "baseline_ndcg_at_k": metrics["baseline"]["ndcg_at_k"],
+            "ndcg_at_k": metrics["model"]["ndcg_at_k"], "baseline_ndcg_at_k": metrics["popularity"]["ndcg_at_k"],
+            "bias_rmse": metrics["bias"]["rmse"], "ndcg_at_k_liked": metrics["model"]["ndcg_at_k_liked"],
+            "baseline_ndcg_at_k_liked": metrics["popularity"]["ndcg_at_k_liked"],
             "k": metrics["k"]}
 
 

@@ -98,21 +98,21 @@ def _model_lines(prepared: dict) -> list[str]:
     """The candidate's metrics beside the baseline's, the gate's reasons, and the champion,
     as the registry has them."""
     from movielens_recs import registry
+    from movielens_recs.evaluation.report import summary_lines
+    from movielens_recs.gate import rule_lines
     from movielens_recs.orchestration.connections import postgres_connect
-    from movielens_recs.orchestration.modeling import _metrics_table
 
     with postgres_connect() as conn:
         row = registry.get(conn, prepared["model_id"])
         champion = registry.champion(conn, prepared["dataset"])
     out = [f"  model {prepared['model_id']}: {row['status'].upper() if row else 'not registered'}",
            f"    at {prepared['model_uri']}"]
+    if prepared.get("tuned_from"):
+        out.append(f"    params from the dataset's tuning run {prepared['tuned_from']} (make tune)")
     if row and row.get("metrics"):
-        out += ["    " + line for line in _metrics_table(row["metrics"]).splitlines()]
+        out += ["    " + line for line in summary_lines(row["metrics"])]
     if row and row.get("decision"):
-        for rule in row["decision"]["rules"]:
-            value = "-" if rule["value"] is None else f"{rule['value']:.4f}"
-            threshold = "-" if rule["threshold"] is None else f"{rule['threshold']:.4f}"
-            out.append(f"    gate {'pass' if rule['passed'] else 'FAIL'} {rule['name']:17} {value:>8} vs {threshold:>8}  {rule['detail']}")
+        out += ["    gate" + line for line in rule_lines(row["decision"])]
     out.append(f"  champion of {prepared['dataset']}: " + (registry.describe(champion) if champion else "none"))
     return out
 
@@ -149,12 +149,14 @@ def _publish_lines(run: dict, user_id: int | None) -> list[str]:
         if user_id is None:
             user_id = conn.execute("SELECT min(user_id) FROM recommendations").fetchone()[0]
         rows = conn.execute(
-            "SELECT rank, movie_id, title, score, model_version FROM recommendations WHERE user_id = %s ORDER BY rank",
+            "SELECT rank, movie_id, title, score, predicted_rating FROM recommendations WHERE user_id = %s ORDER BY rank",
             (user_id,),
         ).fetchall()
     out.append(f"  served now (PostgreSQL {Settings.from_env().db_schema}.recommendations): model version {served}")
     out.append(f"  top {len(rows)} for user {user_id}, read back from PostgreSQL:")
-    out += [f"    {rank:3}. {title}  (movie {movie_id}, score {score:.2f})" for rank, movie_id, title, score, _ in rows]
+    out += [f"    {rank:3}. {title}  (movie {movie_id}, score {score:.2f}"
+            + (f", predicted rating {predicted:.1f})" if predicted is not None else ")")
+            for rank, movie_id, title, score, predicted in rows]
     if not rows:
         out.append(f"    user {user_id} has no recommendations (readers fall back to recommendations_cold_start)")
     return out

@@ -13,12 +13,11 @@ from datetime import datetime
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from movielens_recs import registry
+from movielens_recs import lifecycle
 from movielens_recs.config import Settings, parse_sinks
-from movielens_recs.gate import overruled
 from movielens_recs.lake.filesystem import join
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.orchestration.connections import AWS_CONN_ID, lake_s3_options, postgres_connect
-from movielens_recs.orchestration.modeling import historical_decision
 from movielens_recs.orchestration.notify import on_rejection
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import s3 as s3_publish
@@ -63,60 +62,32 @@ def _to_s3(settings: Settings, model_version: str, marker: dict, recs, cold) -> 
 SINK_WRITERS = {"postgres": _to_postgres, "s3": _to_s3}
 
 
-def _refuse_stale(conn, prepared: dict, candidate: dict, champion: dict | None, context) -> None:
-    """Another run may have promoted a model while this one was evaluated: never publish over a
-    newer model, nor over one this model was not measured against."""
-    if registry.is_older_than(candidate, champion):
-        registry.mark_historical(conn, prepared["model_id"], historical_decision(candidate["decision"], champion))
-        raise AirflowSkipException(f"champion {champion['model_id']} was promoted meanwhile on later data: "
-                                   f"{prepared['model_id']} is historical, nothing published")
-    now = champion["model_id"] if champion else ""
-    if now != prepared["champion_id"]:
-        registry.reject(conn, prepared["model_id"], overruled(
-            candidate["decision"], "champion_unchanged",
-            f"measured against {prepared['champion_id'] or 'no champion'}, but {now or 'none'} became "
-            "champion meanwhile; the next run compares against it"))
-        message = (f"model {prepared['model_id']} not published: the champion changed from "
-                   f"{prepared['champion_id'] or 'none'} to {now or 'none'} while it was evaluated")
-        on_rejection(context or {}, message)
-        raise AirflowSkipException(message)
-
-
 def publish(prepared: dict, dag_params: dict, context=None) -> dict:
-    """Publish to every chosen sink, then crown the model: one critical section per dataset,
-    under the registry's publication lock, so no two runs (scheduled, manual or backfill) can
-    interleave their publications and promotions."""
+    """Every chosen sink, then the promotion (lifecycle.publish_and_crown decides; this turns its
+    outcome into a skip or a notification)."""
     settings = Settings.from_env()
     chosen = sinks(dag_params, settings)
-    output = recs_output.output_uri(prepared["model_uri"])
-    marker, recs, cold = recs_output.load(output, lake_s3_options(settings.lake_uri))
-    with postgres_connect() as conn, registry.publication_lock(conn, prepared["dataset"]):
-        candidate = registry.get(conn, prepared["model_id"])
-        champion = registry.champion(conn, prepared["dataset"])
-        if candidate["status"] == "champion":  # a rerun after the promotion: make sure every sink has it
-            log.info("%s is already champion: publishing again is a no-op where it is served", prepared["model_id"])
-        elif candidate["status"] != "approved":
-            raise AirflowSkipException(f"{prepared['model_id']} is {candidate['status']}, not approved: nothing to publish")
-        else:
-            _refuse_stale(conn, prepared, candidate, champion, context)
-        published = [SINK_WRITERS[sink](settings, prepared["model_id"], marker, recs, cold) for sink in chosen]
-        retired = None
-        if candidate["status"] != "champion":
-            retired = registry.promote(conn, prepared["model_id"], None, prepared["champion_id"] or None)
-            log.info("promoted %s to champion of %s%s", prepared["model_id"], prepared["dataset"],
-                     f", retiring {retired}" if retired else "")
-    return {"model_version": prepared["model_id"], "published": published, "champion": prepared["model_id"],
-            "retired": retired}
+    marker, recs, cold = recs_output.load(ModelLayout(prepared["model_uri"]).recommendations,
+                                          lake_s3_options(settings.lake_uri))
+
+    def to_every_sink() -> list[dict]:
+        return [SINK_WRITERS[sink](settings, prepared["model_id"], marker, recs, cold) for sink in chosen]
+
+    with postgres_connect() as conn:
+        outcome = lifecycle.publish_and_crown(conn, prepared["model_id"], prepared["champion_id"] or None, to_every_sink)
+    log.info("%s", outcome.message)
+    if outcome.notify:
+        on_rejection(context or {}, outcome.message)
+    if not outcome.proceed:
+        raise AirflowSkipException(outcome.message)
+    return {"model_version": prepared["model_id"], "published": outcome.details["published"],
+            "champion": prepared["model_id"], "retired": outcome.details["retired"]}
 
 
 def reject_for_bad_recommendations(model_id: str, model_uri: str, report: dict) -> str:
     """The recommend job's output failed its suites: the model is rejected, nothing is published."""
     failures = [f["message"] for f in report.get("failures", [])]
     with postgres_connect() as conn:
-        row = registry.get(conn, model_id)
-        registry.reject(conn, model_id, overruled((row or {}).get("decision"), "recommendations_valid",
-                                                  "; ".join(failures) or "the recommendations failed validation"))
-    lines = [f"recommendations of {model_id} failed validation; model rejected, nothing published:"]
-    lines += [f"  - {message}" for message in failures]
-    lines.append(f"  report: {join(recs_output.output_uri(model_uri), recs_output.REPORT)}")
-    return "\n".join(lines)
+        outcome = lifecycle.reject_recommendations(
+            conn, model_id, failures, join(ModelLayout(model_uri).recommendations, recs_output.REPORT))
+    return outcome.message
