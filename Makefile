@@ -10,13 +10,14 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run registry published rollback bench data airflow airflow-down test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run tune registry published rollback bench data airflow airflow-down test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
+	@echo "make tune             search both models' params on a validation fold, then run the DAG with the best (TUNE=full for the wide grid; DATASET=...)"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make published        the recommendations version each sink serves, and the kept ones"
 	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (SIZE=1M for a generated set, or DATASET=...; BENCH_ARGS=...)"
@@ -61,6 +62,10 @@ airflow-down:
 
 run: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
+
+# The search runs as the DAG's `tune` task; its best params become the dataset's defaults.
+tune: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET)) --param tune=$(or $(TUNE),quick)
 
 registry: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.registry_cli $(if $(DATASET),--dataset $(DATASET))

@@ -1,7 +1,11 @@
 """Daily MovieLens recommendations.
 
-download -> snapshot -> validate -> prepare_model -> train -> evaluate -> gate
+download -> snapshot -> validate -> [tune] -> prepare_model -> train -> evaluate -> gate
     -> recommend (top N per user, validated) -> publish (PostgreSQL and/or S3, then promote)
+
+Each model version is two models trained on the same split: a rating model (biases plus explicit
+ALS, judged by RMSE against the bias baseline) and a ranking model (implicit ALS, judged by
+NDCG@k against popularity), compared with the champion only on ratings neither trained on.
 
 Each run trains on the ratings made before the end of its data interval. A model the gate
 rejects, or whose recommendations fail their suites, is recorded as rejected; one trained for an
@@ -18,13 +22,30 @@ from airflow.sdk import Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
 from movielens_recs.datasets.catalog import known_datasets
-from movielens_recs.models.params import AlsParams
+from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
+from movielens_recs.models.tuning import MODES
 from movielens_recs.orchestration import modeling, publishing, tasks
 from movielens_recs.orchestration.notify import on_failure
-from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator, RecommendOperator, ValidateSnapshotOperator
+from movielens_recs.orchestration.spark import (
+    ProjectSparkSubmitOperator,
+    RecommendOperator,
+    TuneOperator,
+    ValidateSnapshotOperator,
+)
 
 ALS = AlsParams()
 SETTINGS = Settings.from_env()
+EMPTY = "empty: the dataset's tuned value, else"
+
+
+def _als_param(key: str, kind: str, description: str, **schema) -> Param:
+    """A model param left empty takes the dataset's tuned value (make tune), else the default."""
+    default = getattr(ALS, key)
+    return Param(None, type=["null", kind], description=f"{description} ({EMPTY} {default})", **schema)
+
+
+def _gate_param(description: str, **schema) -> Param:
+    return Param(None, type=["null", "number"], minimum=0, description=f"gate: {description}", **schema)
 
 
 def _snap(key: str) -> str:
@@ -64,24 +85,42 @@ def _model_param(key: str) -> str:
             pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
             description=f"MovieLens release to fetch from MLRECS_BASE_URL, e.g. {', '.join(known_datasets())}",
         ),
-        "rank": Param(ALS.rank, type="integer", minimum=1, maximum=500, description="ALS latent factors"),
-        "max_iter": Param(ALS.max_iter, type="integer", minimum=1, maximum=100, description="ALS iterations"),
-        "reg_param": Param(ALS.reg_param, type="number", minimum=0, description="ALS regularization"),
-        "nonnegative": Param(ALS.nonnegative, type="boolean", description="non-negative factors"),
-        "blocks": Param(ALS.blocks, type="integer", minimum=1, maximum=1000, description="ALS user and item blocks"),
-        "seed": Param(ALS.seed, type="integer", description="seed of the split and of ALS"),
-        "split": Param(ALS.split, type="string", enum=["random", "time"],
-                       description="random (seeded) or time (most recent ratings held out)"),
-        "test_fraction": Param(ALS.test_fraction, type="number", exclusiveMinimum=0, exclusiveMaximum=1),
+        "rank": _als_param("rank", "integer", "rating model: ALS latent factors", minimum=1, maximum=500),
+        "max_iter": _als_param("max_iter", "integer", "rating model: ALS iterations", minimum=1, maximum=100),
+        "reg_param": _als_param("reg_param", "number", "rating model: ALS regularization", minimum=0),
+        "nonnegative": _als_param("nonnegative", "boolean", "rating model: non-negative factors"),
+        "bias_damping": _als_param("bias_damping", "number", "rating model and bias baseline: damping of the "
+                                     "per-user and per-movie biases", minimum=0),
+        "ranking_rank": _als_param("ranking_rank", "integer", "ranking model: implicit ALS latent factors",
+                                     minimum=1, maximum=1000),
+        "ranking_max_iter": _als_param("ranking_max_iter", "integer", "ranking model: iterations",
+                                         minimum=1, maximum=100),
+        "ranking_reg_param": _als_param("ranking_reg_param", "number", "ranking model: regularization", minimum=0),
+        "ranking_alpha": _als_param("ranking_alpha", "number", "ranking model: confidence scale alpha", minimum=0),
+        "ranking_preference": _als_param("ranking_preference", "string", "ranking model: rated (every rating "
+                                           "a positive) or centered (rating - 2.5)", enum=[None, *PREFERENCES]),
+        "blocks": _als_param("blocks", "integer", "ALS user and item blocks", minimum=1, maximum=1000),
+        "seed": _als_param("seed", "integer", "seed of ALS"),
+        "split": _als_param("split", "string", "hash (a stable hash of user, movie and salt) or time "
+                              "(most recent ratings held out)", enum=[None, *SPLITS]),
+        "split_salt": _als_param("split_salt", "string", "salt of the hash split"),
+        "test_fraction": _als_param("test_fraction", "number", "share of ratings held out",
+                                      exclusiveMinimum=0, exclusiveMaximum=1),
+        "tune": Param("off", type="string", enum=list(MODES),
+                      description="search the models' params on a validation fold first (quick: minutes on "
+                                  "ml-latest-small; full: a wider grid); the best become the dataset's defaults"),
         "k": Param(10, type="integer", minimum=1, maximum=100, description="k of the ranking metrics"),
-        "rmse_ceiling": Param(None, type=["null", "number"], minimum=0,
-                              description="gate: highest RMSE promoted (empty: the dataset's default)"),
-        "champion_tolerance": Param(None, type=["null", "number"], minimum=0, maximum=1,
-                                    description="gate: how much worse than the champion's RMSE is tolerated "
-                                                "(empty: MLRECS_GATE_CHAMPION_TOLERANCE or 1%)"),
-        "require_beat_baseline": Param(None, type=["null", "boolean"],
-                                       description="gate: NDCG@k must reach the popularity baseline's "
-                                                   "(empty: MLRECS_GATE_REQUIRE_BEAT_BASELINE or off)"),
+        "rmse_ceiling": _gate_param("highest RMSE promoted (empty: the dataset's default)"),
+        "bias_margin": _gate_param("how much lower than the bias baseline's RMSE must be, e.g. 0.005 = 0.5% "
+                                   "(empty: MLRECS_GATE_BIAS_MARGIN or 0.005)", maximum=1),
+        "ndcg_multiple": _gate_param("NDCG@k must be at least this multiple of popularity's "
+                                     "(empty: MLRECS_GATE_NDCG_MULTIPLE or 1.2)"),
+        "coverage_floor": _gate_param("lowest share of the catalog in anyone's top k "
+                                      "(empty: MLRECS_GATE_COVERAGE_FLOOR or 0.02)", maximum=1),
+        "champion_tolerance": _gate_param("how much worse than the champion's RMSE on the fair set is tolerated "
+                                          "(empty: MLRECS_GATE_CHAMPION_TOLERANCE or 1%)", maximum=1),
+        "ranking_tolerance": _gate_param("how much lower than the champion's NDCG@k on the fair set is tolerated "
+                                         "(empty: MLRECS_GATE_RANKING_TOLERANCE or 2%)", maximum=1),
         "top_n": Param(SETTINGS.top_n, type="integer", minimum=1, maximum=1000,
                        description="recommendations published per user"),
         "sinks": Param(list(SETTINGS.publish_sinks), type="array", minItems=1, uniqueItems=True,
@@ -125,9 +164,10 @@ def movielens_recommendations():
     def snapshot_ready(snap: dict) -> dict:
         return tasks.mark_validated(snap)
 
-    @task
-    def prepare_model(ready: dict, params=None, **context) -> dict:
-        return modeling.prepare_model(ready, params, context)
+    # runs whether tune ran or was skipped (tune=off)
+    @task(trigger_rule="none_failed_min_one_success")
+    def prepare_model(ready: dict, tuning: dict | None, params=None, **context) -> dict:
+        return modeling.prepare_model(ready, params, context, tuning)
 
     train = ProjectSparkSubmitOperator(
         task_id="train",
@@ -189,7 +229,8 @@ def movielens_recommendations():
     ready = snapshot_ready(snap)
     validation_needed(snap) >> [validate, ready]
     validate >> ready
-    prepared = prepare_model(ready)
+    tune = TuneOperator(task_id="tune", ready=ready, execution_timeout=timedelta(hours=2))
+    prepared = prepare_model(ready, tune.output)
     prepared >> train >> evaluate
     evaluate >> gate(prepared) >> recommend
     recommend >> publish(prepared)

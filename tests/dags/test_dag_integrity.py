@@ -48,18 +48,33 @@ def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
 
 
 @pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train", "train_als"),
-                                         ("evaluate", "evaluate_als"), ("recommend", "recommend")])
+                                         ("evaluate", "evaluate_als"), ("recommend", "recommend"),
+                                         ("tune", "tune_als")])
 def test_spark_jobs_go_through_spark_default_with_configured_resources(dagbag, task_id, job):
     task = dagbag.dags["movielens_recommendations"].get_task(task_id)
-    assert type(task).__name__ in ("ProjectSparkSubmitOperator", "ValidateSnapshotOperator", "RecommendOperator")
+    assert type(task).__name__ in ("ProjectSparkSubmitOperator", "ValidateSnapshotOperator", "RecommendOperator",
+                                       "TuneOperator")
     assert task._conn_id == "spark_default"
     assert task.application.endswith(f"spark_jobs/{job}.py")
     assert task._executor_memory and task.conf["spark.sql.shuffle.partitions"]
 
 
-def test_params_default_to_ml_latest_small_and_the_documented_als(dagbag):
+def test_params_default_to_ml_latest_small_and_every_model_param_to_the_tuned_or_built_in_value(dagbag):
+    from movielens_recs.models.params import AlsParams
+
     dag = dagbag.dags["movielens_recommendations"]
     assert dag.params["dataset"] == "ml-latest-small"
-    assert (dag.params["rank"], dag.params["max_iter"], dag.params["reg_param"], dag.params["seed"]) == (10, 10, 0.1, 42)
-    assert dag.params["split"] == "random" and dag.params["k"] == 10
+    # empty, so that prepare_model can tell a run's own choice from the dataset's tuned params
+    assert {key: dag.params[key] for key in AlsParams.field_names()} == dict.fromkeys(AlsParams.field_names())
+    for key, default in AlsParams().as_dict().items():
+        assert str(default) in dag.params.get_param(key).description, key
+    assert dag.params["tune"] == "off" and dag.params["k"] == 10
     assert dag.params["top_n"] == 10 and dag.params["sinks"] == ["postgres", "s3"]
+
+
+def test_tuning_is_optional_and_prepare_model_runs_either_way(dagbag):
+    dag = dagbag.dags["movielens_recommendations"]
+    assert dag.get_task("tune").upstream_task_ids == {"snapshot_ready"}
+    assert dag.get_task("prepare_model").upstream_task_ids == {"snapshot_ready", "tune"}
+    assert dag.get_task("prepare_model").trigger_rule == "none_failed_min_one_success"
+    assert dag.params.get_param("tune").schema["enum"] == ["off", "quick", "full"]

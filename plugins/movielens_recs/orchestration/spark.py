@@ -96,3 +96,41 @@ class RecommendOperator(ProjectSparkSubmitOperator):
         except Exception as exc:  # still reject: the job said its output is bad
             report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
         return reject_for_bad_recommendations(self.model_id, self.model_uri, report)
+
+
+class TuneOperator(ProjectSparkSubmitOperator):
+    """Runs spark_jobs/tune_als.py when the run's `tune` param asks for it, else skips (the
+    tasks after it run regardless). Its argv is built here from the snapshot and the run's
+    params; it returns where the search's trail was written, for prepare_model to record."""
+
+    template_fields = (*ProjectSparkSubmitOperator.template_fields, "ready")
+
+    def __init__(self, *, ready, **kwargs):
+        super().__init__(job="tune_als", **kwargs)
+        self.ready = ready
+
+    def execute(self, context):
+        import json
+        import re
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from movielens_recs.models.params import AlsParams
+        from movielens_recs.orchestration.modeling import cutoff_for
+
+        params = context["params"]
+        mode = params.get("tune") or "off"
+        if mode == "off":
+            raise AirflowSkipException("tune is off: the dataset's tuned params (or the defaults) are used")
+        settings = Settings.from_env()
+        base = AlsParams.from_dict({k: params.get(k) for k in AlsParams.field_names()})
+        run_key = re.sub(r"[^A-Za-z0-9._-]+", "_", context["run_id"])
+        output = join(settings.model_store_uri, self.ready["dataset"], "_tuning", run_key, "tuning.json")
+        self.application_args = [
+            "--ratings", self.ready["ratings_spark_uri"], "--dataset", self.ready["dataset"], "--mode", mode,
+            "--params", json.dumps(base.as_dict()), "--output-uri", output,
+            "--cutoff", cutoff_for(context).isoformat(), "--k", str(params.get("k") or 10),
+            "--checkpoint-dir", settings.checkpoint_dir,
+        ]
+        super().execute(context)
+        return {"mode": mode, "output_uri": output}

@@ -1,0 +1,83 @@
+"""spark-submit entry point: search both models' params on a validation fold (models/tuning.py).
+
+Splits the snapshot exactly as training will (same split, salt and cutoff), carves a validation
+fold out of the training ratings, runs the grid within the budget and writes the trail and the
+best params as JSON to --output-uri. The test fold is never read. Imports nothing from Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Tune the rating and ranking models on a validation fold")
+    p.add_argument("--ratings", required=True, help="Spark URI of the snapshot's ratings")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--mode", choices=["quick", "full"], required=True)
+    p.add_argument("--params", default="{}", help="the base params as JSON (what the search changes from)")
+    p.add_argument("--output-uri", required=True)
+    p.add_argument("--cutoff", default="")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--budget-seconds", type=float, default=None)
+    p.add_argument("--parallelism", type=int, default=2)
+    p.add_argument("--checkpoint-dir", default="")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+
+    from movielens_recs.evaluation.metrics import ranking_metrics
+    from movielens_recs.jobs import parse_cutoff, start_session
+    from movielens_recs.evaluation.spark_eval import model_lists, rating_errors, relevant_items
+    from movielens_recs.models.params import AlsParams
+    from movielens_recs.models.store import write_json
+    from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split, validation_split
+    from movielens_recs.models.tuning import BUDGET_SECONDS, search
+
+    base = AlsParams.from_dict(json.loads(args.params))
+    cutoff = parse_cutoff(args.cutoff)
+    spark = start_session(f"tune-{args.dataset}", args.checkpoint_dir)
+    try:
+        train, _ = split(as_of(spark.read.parquet(args.ratings), cutoff), base)
+        fit_fold, validation = validation_split(train, base)
+        fit_fold, validation = fit_fold.cache(), validation.cache()
+        users = validation.select("user_id").distinct().cache()
+        relevant = relevant_items(validation)
+
+        def measure(model: str, params: AlsParams) -> float:
+            if model == "rating":
+                fitted = fit_rating_model(fit_fold, params)
+                rmse = rating_errors(fitted, validation)["rmse"]
+                fitted.user_bias.unpersist()
+                fitted.item_bias.unpersist()
+                return rmse
+            lists = model_lists(fit_ranking_model(fit_fold, params), fit_fold, users, args.k)
+            return ranking_metrics(lists, relevant, args.k).ndcg_at_k
+
+        budget = args.budget_seconds if args.budget_seconds is not None else BUDGET_SECONDS[args.mode]
+        result = search(base, args.mode, measure, budget, args.parallelism)
+        result.update({"dataset": args.dataset, "k": args.k, "cutoff": cutoff.isoformat() if cutoff else None,
+                       "rows": {"fit": fit_fold.count(), "validation": validation.count()},
+                       "tuned_at": datetime.now(timezone.utc).isoformat()})
+        write_json(args.output_uri, result)
+    finally:
+        spark.stop()
+    for model in ("rating", "ranking"):
+        top = result["best"][model]
+        print(f"best {model} trial: {top['changes'] if top else 'none finished'}"
+              + (f" (validation {'RMSE' if model == 'rating' else 'NDCG@' + str(args.k)} {top['score']:.4f})"
+                 if top else ""), flush=True)
+    print(f"{sum(t['status'] == 'done' for t in result['trials'])} of {len(result['trials'])} trials in "
+          f"{result['elapsed_seconds']:.0f} s -> {args.output_uri}", flush=True)
+    return 0 if any(t["status"] == "done" for t in result["trials"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
