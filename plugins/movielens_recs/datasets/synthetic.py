@@ -7,8 +7,13 @@ timestamp sorted by user then movie; `<name>/movies.csv` with movieId,title,genr
 - users: at least 20 ratings each (as in every MovieLens release), activity log-normal, so a few
   users rate thousands of movies and most rate a few dozen;
 - movies: popularity Zipf-like, so most ratings go to few movies and a long tail is rarely rated;
-- ratings: a global mean plus a per-user and a per-movie bias plus noise, on the 0.5-5.0
-  half-star scale, with half the users giving whole stars only;
+- tastes: each user belongs to one of TASTES groups, and each group likes some movies more than
+  others (a log-normal affinity per group and movie). A user picks movies by popularity tilted
+  by the group's affinity, and rates them by it too, so what a user watched predicts what they
+  will watch next better than popularity does, as in the real releases (without tastes, "most
+  popular" scored NDCG@10 0.61 on these sets and no model could beat it);
+- ratings: a global mean plus a per-user and a per-movie bias plus the taste plus noise, on the
+  0.5-5.0 half-star scale, with half the users giving whole stars only;
 - timestamps: each user active over a span of their own, between 1996 and 2019.
 
 Sizes scale like the real sets: ml-25m has 25M ratings from 162k users on 59k movies.
@@ -57,6 +62,11 @@ class Shape:
 
 
 DEFAULT_SEED = 42
+# Taste groups, how strongly a group's affinity tilts which movies its users pick, and how much it
+# moves their ratings (affinity ~ N(0, 1)).
+TASTES = 24
+TASTE_PICK = 2.0
+TASTE_RATING = 0.35
 
 
 def default_name(size: str, seed: int = DEFAULT_SEED) -> str:
@@ -95,14 +105,16 @@ def _user_counts(rng, shape: Shape) -> np.ndarray:
     return counts
 
 
-def _pairs(rng, shape: Shape, counts: np.ndarray, popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(rng, shape: Shape, counts: np.ndarray, popularity: np.ndarray,
+           group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(user, movie) pairs, distinct and sorted, each user with exactly counts[u] movies.
 
-    Draws with replacement by popularity and drops repeats, which keeps memory linear in the
-    ratings; users left short are topped up in further rounds, uniformly after the first few so
-    that a heavy user does not wait on the rarest movies."""
-    cdf = np.cumsum(popularity)
-    cdf /= cdf[-1]
+    `popularity` has one row per taste group; user u draws from row group[u]. Draws with
+    replacement and drops repeats, which keeps memory linear in the ratings; users left short are
+    topped up in further rounds, uniformly after the first few so that a heavy user does not wait
+    on the rarest movies."""
+    cdf = np.cumsum(popularity, axis=1)
+    cdf /= cdf[:, -1:]
     taken = np.zeros(0, dtype=np.int64)
     need = counts.copy()
     rounds = 0
@@ -110,7 +122,13 @@ def _pairs(rng, shape: Shape, counts: np.ndarray, popularity: np.ndarray) -> tup
         draws = need + np.ceil(need * (0.1 if rounds == 0 else 1.0)).astype(np.int64)
         users = np.repeat(np.arange(shape.users, dtype=np.int64), draws)
         if rounds < 3:
-            movies = np.minimum(np.searchsorted(cdf, rng.random(len(users)), side="right"), shape.movies - 1)
+            draws_group = group[users]
+            uniform = rng.random(len(users))
+            movies = np.empty(len(users), dtype=np.int64)
+            for g in range(len(cdf)):
+                mine = draws_group == g
+                movies[mine] = np.searchsorted(cdf[g], uniform[mine], side="right")
+            movies = np.minimum(movies, shape.movies - 1)
         else:
             movies = rng.integers(0, shape.movies, len(users))
         keys = np.setdiff1d(np.unique(users * shape.movies + movies), taken, assume_unique=True)
@@ -131,13 +149,16 @@ def generate(shape: Shape, seed: int = 42) -> tuple[pa.Table, pa.Table]:
     # Zipf-like popularity over a shuffled movie id order, so id does not predict popularity
     popularity = 1.0 / (np.arange(1, shape.movies + 1) + 2.0) ** 1.4
     popularity = popularity[rng.permutation(shape.movies)]
-    users, movies = _pairs(rng, shape, counts, popularity)
+    group = rng.integers(0, TASTES, shape.users)
+    affinity = rng.normal(0.0, 1.0, (TASTES, shape.movies))
+    users, movies = _pairs(rng, shape, counts, popularity * np.exp(TASTE_PICK * affinity), group)
 
     user_bias = rng.normal(0.0, 0.45, shape.users)
     # popular movies are liked a little more, as in MovieLens
     movie_bias = rng.normal(0.0, 0.4, shape.movies) + 0.05 * np.log(popularity / popularity.mean())
     movie_bias -= movie_bias.mean()
-    raw = 3.4 + user_bias[users] + movie_bias[movies] + rng.normal(0.0, 0.8, len(users))
+    taste = TASTE_RATING * affinity[group[users], movies]
+    raw = 3.4 + user_bias[users] + movie_bias[movies] + taste - taste.mean() + rng.normal(0.0, 0.7, len(users))
     # many users only ever give whole stars (half stars came later to MovieLens' interface)
     whole_stars = rng.random(shape.users) < 0.5
     steps = np.where(whole_stars[users], 1.0, 2.0)
