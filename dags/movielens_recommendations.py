@@ -98,11 +98,13 @@ def _model_param(key: str) -> str:
         "ranking_reg_param": _als_param("ranking_reg_param", "number", "ranking model: regularization", minimum=0),
         "ranking_alpha": _als_param("ranking_alpha", "number", "ranking model: confidence scale alpha", minimum=0),
         "ranking_preference": _als_param("ranking_preference", "string", "ranking model: rated (every rating "
-                                           "a positive) or centered (rating - 2.5)", enum=[None, *PREFERENCES]),
+                                           "a positive) or centered (rating - 2.5)", enum=[None, *PREFERENCES],
+                                         values_display={None: "(tuned, else the default)"}),
         "blocks": _als_param("blocks", "integer", "ALS user and item blocks", minimum=1, maximum=1000),
         "seed": _als_param("seed", "integer", "seed of ALS"),
         "split": _als_param("split", "string", "hash (a stable hash of user, movie and salt) or time "
-                              "(most recent ratings held out)", enum=[None, *SPLITS]),
+                              "(most recent ratings held out)", enum=[None, *SPLITS],
+                            values_display={None: "(tuned, else the default)"}),
         "split_salt": _als_param("split_salt", "string", "salt of the hash split"),
         "test_fraction": _als_param("test_fraction", "number", "share of ratings held out",
                                       exclusiveMinimum=0, exclusiveMaximum=1),

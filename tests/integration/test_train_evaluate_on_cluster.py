@@ -187,3 +187,25 @@ def test_the_champion_is_judged_only_on_ratings_neither_version_trained_on(stack
     worse = decide(evaluate("worse", worse_uri, "m1", champion_uri), config)
     failed = {r.name for r in worse.rules if not r.passed}
     assert not worse.promote and {"no_rating_regression", "no_ranking_regression"} <= failed, worse.explain()
+
+
+def test_the_search_fits_on_a_validation_fold_and_never_reads_the_test_fold(stack, airflow_env, snapshot, first_model):
+    manifest, lake = snapshot
+    output = lake / "tuning" / "quick.json"
+    base = AlsParams(**SMALL)
+    submit("tune", "tune_als", ["--ratings", manifest["ratings_spark_uri"], "--dataset", "ml-synthetic",
+                                "--mode", "quick", "--params", json.dumps(base.as_dict()), "--output-uri", str(output),
+                                "--checkpoint-dir", f"{lake}/checkpoints"])
+    result = json.loads(output.read_text())
+    assert [t["status"] for t in result["trials"]] == ["done"] * 8
+    # the validation fold is carved out of the training fold: together they are the training
+    # ratings of the same split (first_model's, same salt), so the held-out 20% played no part
+    train_rows = pq.read_table(str(lake / "models/ml-synthetic/m1/split/train")).num_rows
+    assert result["rows"]["fit"] + result["rows"]["validation"] == train_rows
+    assert 0.15 < result["rows"]["validation"] / train_rows < 0.25
+    best = result["best_params"]
+    rating = min((t for t in result["trials"] if t["model"] == "rating"), key=lambda t: t["score"])
+    ranking = max((t for t in result["trials"] if t["model"] == "ranking"), key=lambda t: t["score"])
+    assert {k: best[k] for k in rating["changes"]} == rating["changes"]
+    assert {k: best[k] for k in ranking["changes"]} == ranking["changes"]
+    assert best["split_salt"] == base.split_salt and best["blocks"] == base.blocks
