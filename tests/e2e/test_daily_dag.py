@@ -71,8 +71,9 @@ def published_in_postgres(stack, schema):
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
         conn.execute(f"SET search_path TO {schema}")
         return pa.table(pd.DataFrame(conn.execute(
-            "SELECT user_id, rank, movie_id, title, score, model_version FROM recommendations ORDER BY user_id, rank"
-        ).fetchall(), columns=["user_id", "rank", "movie_id", "title", "score", "model_version"]))
+            "SELECT user_id, rank, movie_id, title, score, predicted_rating, model_version FROM recommendations "
+            "ORDER BY user_id, rank"
+        ).fetchall(), columns=["user_id", "rank", "movie_id", "title", "score", "predicted_rating", "model_version"]))
 
 
 def published_in_s3(stack, prefix):
@@ -95,7 +96,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert run["state"] == "success", open(run["log"]).read()[-5000:]
     assert _states(run) == {
         "download": "success", "snapshot": "success", "validation_needed": "success",
-        "validate": "success", "snapshot_ready": "success", "prepare_model": "success",
+        "validate": "success", "snapshot_ready": "success", "tune": "skipped", "prepare_model": "success",
         "train": "success", "evaluate": "success", "gate": "success",
         "recommend": "success", "publish": "success",
     }
@@ -108,14 +109,20 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert (tmp_path / "lake" / "snapshots" / "ml-latest-small" / ready["snapshot_id"] / "_VALIDATED.json").exists()
     assert (tmp_path / "data_docs" / "index.html").exists()
 
-    # the first model has no champion to beat: the absolute rules promote it
+    # the first model has no champion to beat: the absolute rules promote it, every one of them on,
+    # so its rating model beat the biases and its ranking model beat popularity in the run's figures
     first = run["results"]["prepare_model"]["model_id"]
     rows = registry_rows()
     assert rows[first]["status"] == "champion"
     metrics = rows[first]["metrics"]
-    assert 0.8 < metrics["model"]["rmse"] < 0.9 and metrics["champion_on_test"] is None
-    assert metrics["baseline"]["ndcg_at_k"] > 0
-    assert {r["name"] for r in rows[first]["decision"]["rules"]} == {"rmse_ceiling", "no_regression", "beats_popularity"}
+    assert metrics["fair"] is None
+    assert 0.8 < metrics["model"]["rmse"] < metrics["bias"]["rmse"] < 0.9
+    assert metrics["model"]["ndcg_at_k"] >= 1.2 * metrics["popularity"]["ndcg_at_k"] > 0
+    assert metrics["model"]["ndcg_at_k_liked"] > metrics["popularity"]["ndcg_at_k_liked"] > 0
+    rules = {r["name"]: r for r in rows[first]["decision"]["rules"]}
+    assert set(rules) == {"rmse_ceiling", "beats_bias_baseline", "beats_popularity", "catalog_coverage",
+                          "no_rating_regression", "no_ranking_regression"}
+    assert all(r["passed"] for r in rules.values())
     assert (tmp_path / "lake" / "models" / "ml-latest-small" / first / "metrics.json").exists()
 
     # every user's top 10, readable from PostgreSQL and from S3, the same in both
@@ -130,14 +137,18 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     for column in ("user_id", "rank", "movie_id", "title"):
         assert pg_rows[column].tolist() == s3_rows[column].tolist(), column
     assert np.allclose(pg_rows["score"], s3_rows["score"], atol=1e-5)  # real vs float32
+    assert np.allclose(pg_rows["predicted_rating"], s3_rows["predicted_rating"], atol=1e-5)
+    assert pg_rows["predicted_rating"].between(0.5, 5.0).all()
     assert pg_rows.groupby("user_id")["rank"].apply(list).map(lambda r: r == list(range(1, 11))).all()
     published = run["results"]["publish"]
     assert (published["champion"], published["retired"]) == (first, None)
     assert [p["sink"] for p in published["published"]] == ["postgres", "s3"]
 
-    # next day, same archive, a model made worse by its params: nothing is downloaded, parsed or
-    # validated again; the model is trained, measured against the champion, and turned down
-    again = run_dag(env, "ml-latest-small", "2026-11-02", max_iter=1, reg_param=1.0)
+    # next day, same archive, both models made worse by their params (a rank-1 ranking model is
+    # little more than popularity): nothing is downloaded, parsed or validated again; the version
+    # is trained, measured against the champion, and turned down
+    again = run_dag(env, "ml-latest-small", "2026-11-02", max_iter=1, reg_param=1.0, ranking_rank=1,
+                    ranking_max_iter=1)
     assert again["state"] == "success", open(again["log"]).read()[-5000:]
     assert _states(again)["validate"] == "skipped"
     assert again["results"]["download"]["reused_snapshot"] is True
@@ -147,8 +158,10 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert rows[second]["status"] == "rejected"
     assert rows[first]["status"] == "champion", "a rejected model must leave the champion alone"
     failed = {r["name"] for r in rows[second]["decision"]["rules"] if not r["passed"]}
-    assert "rmse_ceiling" in failed and "no_regression" in failed
-    assert rows[second]["metrics"]["champion_on_test"]["model_id"] == first
+    assert {"rmse_ceiling", "beats_popularity", "no_rating_regression", "no_ranking_regression"} <= failed
+    fair = rows[second]["metrics"]["fair"]
+    # the same salt holds out the same ratings: none of the candidate's held-out ones were the champion's
+    assert fair["champion_id"] == first and fair["ratings"] == fair["test_ratings"] > 15_000
     log = open(again["log"]).read()
     assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
     # ... and nothing was recomputed or published: readers still get the first model's set
@@ -157,8 +170,10 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
 
 
-    # a model that passes the gate but whose recommendations break their suite (here a suite
-    # made stricter than the output can meet): rejected, nothing published, champion kept
+    # the leakage case, through the whole DAG: another split salt, so the champion trained on about
+    # 80% of this version's held-out ratings. Compared only on the rest, a version as good as the
+    # champion passes the gate. Its recommendations then break their suite (here a suite made
+    # stricter than the output can meet): rejected, nothing published, champion kept
     strict = tmp_path / "strict_expectations"
     shutil.copytree(Settings.from_env().expectations_dir, strict)
     suite = json.loads((strict / "recommendations.json").read_text())
@@ -166,13 +181,18 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
         if expectation["type"] == "expect_column_values_to_be_between" and expectation["kwargs"]["column"] == "rank":
             expectation["kwargs"]["max_value"] = 5
     (strict / "recommendations.json").write_text(json.dumps(suite))
-    third = run_dag({**env, "MLRECS_EXPECTATIONS_DIR": str(strict)}, "ml-latest-small", "2026-11-03")
+    third = run_dag({**env, "MLRECS_EXPECTATIONS_DIR": str(strict)}, "ml-latest-small", "2026-11-03",
+                    split_salt="another")
     assert third["state"] == "failed"
     states = _states(third)
     assert (states["gate"], states["recommend"]) == ("success", "failed")
     assert states["publish"] == "upstream_failed"
     bad = third["results"]["prepare_model"]["model_id"]
     rows = registry_rows()
+    fair = rows[bad]["metrics"]["fair"]
+    assert fair["champion_id"] == first and 0 < fair["ratings"] < 0.3 * fair["test_ratings"]
+    gate_rules = {r["name"]: r["passed"] for r in rows[bad]["decision"]["rules"]}
+    assert gate_rules["no_rating_regression"] and gate_rules["no_ranking_regression"]
     assert rows[bad]["status"] == "rejected" and rows[first]["status"] == "champion"
     rule = {r["name"]: r for r in rows[bad]["decision"]["rules"]}["recommendations_valid"]
     assert not rule["passed"] and "expect_column_values_to_be_between(rank)" in rule["detail"]

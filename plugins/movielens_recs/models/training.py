@@ -36,7 +36,8 @@ def as_of(ratings, cutoff: datetime | None):
 
 def hash_bucket(salt: str):
     """A rating's bucket in [0, BUCKETS): xxhash64 of (user, movie, salt), the same for the same
-    rating in every run, snapshot, cutoff and Spark version, whatever else the data holds."""
+    rating in every run, snapshot and cutoff, whatever else the data holds (Spark's xxhash64 is
+    the one its bucketed tables rely on, so it does not change between releases)."""
     from pyspark.sql import functions as F
 
     return F.pmod(F.xxhash64(F.col("user_id").cast("int"), F.col("movie_id").cast("int"), F.lit(salt)),
