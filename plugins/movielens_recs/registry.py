@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS tuning_runs (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS tuning_runs_by_dataset ON tuning_runs (dataset, created_at DESC);
+-- a rerun of the task that records a run's search replaces its row instead of adding one
+CREATE UNIQUE INDEX IF NOT EXISTS tuning_runs_one_per_run ON tuning_runs (dataset, dag_run_id)
+    WHERE dag_run_id IS NOT NULL;
 """
 
 
@@ -253,7 +256,11 @@ def record_tuning(conn: Connection, dataset: str, mode: str, best_params: dict, 
     with conn.transaction():
         return conn.execute(
             """INSERT INTO tuning_runs (dataset, mode, dag_run_id, snapshot_id, cutoff, best_params, result)
-               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (dataset, dag_run_id) WHERE dag_run_id IS NOT NULL DO UPDATE
+                  SET mode = EXCLUDED.mode, snapshot_id = EXCLUDED.snapshot_id, cutoff = EXCLUDED.cutoff,
+                      best_params = EXCLUDED.best_params, result = EXCLUDED.result
+               RETURNING id""",
             (dataset, mode, dag_run_id, snapshot_id, cutoff, Jsonb(best_params), Jsonb(result)),
         ).fetchone()[0]
 

@@ -171,3 +171,7 @@ def test_the_newest_tuning_run_gives_the_datasets_params(conn):
     registry.record_tuning(conn, "ml-y", "quick", {"rank": 5}, {"trials": []})
     found = registry.tuned(conn, "ml-x")
     assert (found["id"], found["mode"], found["best_params"], found["dag_run_id"]) == (newest, "full", {"rank": 40}, "r")
+    # prepare_model rerun for the same DAG run records its search again: still one row
+    again = registry.record_tuning(conn, "ml-x", "full", {"rank": 40}, {"trials": [1, 2]}, dag_run_id="r")
+    assert again == newest
+    assert conn.execute("SELECT count(*) FROM tuning_runs WHERE dataset = 'ml-x'").fetchone()[0] == 2
