@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     from movielens_recs.models.store import write_json
     from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split, validation_split
     from movielens_recs.models.tuning import BUDGET_SECONDS, search
+    from movielens_recs.recommend.topn_job import seen_movies
 
     base = AlsParams.from_dict(json.loads(args.params))
     cutoff = parse_cutoff(args.cutoff)
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
         fit_fold, validation = validation_split(train, base)
         fit_fold, validation = fit_fold.cache(), validation.cache()
         users = validation.select("user_id").distinct().cache()
+        seen = seen_movies(fit_fold).cache()  # the same for every ranking trial
         relevant = relevant_items(validation)
 
         def measure(model: str, params: AlsParams) -> float:
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
                 fitted.user_bias.unpersist()
                 fitted.item_bias.unpersist()
                 return rmse
-            lists = model_lists(fit_ranking_model(fit_fold, params), fit_fold, users, args.k)
+            lists = model_lists(fit_ranking_model(fit_fold, params), seen, users, args.k)
             return ranking_metrics(lists, relevant, args.k).ndcg_at_k
 
         budget = args.budget_seconds if args.budget_seconds is not None else BUDGET_SECONDS[args.mode]

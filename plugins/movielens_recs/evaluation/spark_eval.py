@@ -17,6 +17,7 @@ import numpy as np
 from movielens_recs.evaluation.metrics import catalog_coverage, ranking_metrics
 from movielens_recs.models.bias import with_baseline
 from movielens_recs.models.topn import top_n_spark
+from movielens_recs.recommend.topn_job import seen_movies
 
 # "Liked": the relevance of the second NDCG the report carries, as in most MovieLens papers.
 LIKED = 4.0
@@ -51,15 +52,6 @@ def _item_matrix(factors_df):
     return pdf["id"].to_numpy(dtype=np.int64), np.vstack(pdf["features"].to_numpy()).astype(np.float32)
 
 
-def _users_with_seen(user_factors, seen_from, users):
-    from pyspark.sql import functions as F
-
-    seen = seen_from.groupBy("user_id").agg(F.collect_set("movie_id").alias("seen"))
-    return (
-        user_factors.withColumnRenamed("id", "user_id")
-        .join(users, "user_id")
-        .join(seen, "user_id", "left")
-    )
 
 
 def relevant_items(test, min_rating: float | None = None) -> dict:
@@ -79,22 +71,22 @@ def _lists(recs) -> dict:
     return lists
 
 
-def model_lists(ranker, seen_from, users, k: int) -> dict:
-    """Each of `users`' top k by `ranker`'s scores, minus what they rated in `seen_from`."""
+def model_lists(ranker, seen, users, k: int) -> dict:
+    """Each of `users`' top k by `ranker`'s scores, minus their `seen` movies (seen_movies())."""
     item_ids, item_factors = _item_matrix(ranker.itemFactors)
-    return _lists(top_n_spark(_users_with_seen(ranker.userFactors, seen_from, users), item_ids, item_factors, k))
+    scored = ranker.userFactors.withColumnRenamed("id", "user_id").join(users, "user_id").join(seen, "user_id", "left")
+    return _lists(top_n_spark(scored, item_ids, item_factors, k))
 
 
-def popularity_lists(train, users, k: int) -> dict:
-    """Most-rated training movies first: the same scorer with one "factor" per item (its count)
-    and a factor of 1 for every user."""
+def popularity_lists(train, seen, users, k: int) -> dict:
+    """Most-rated training movies first, minus each user's `seen` movies: the same scorer with one
+    "factor" per item (its count) and a factor of 1 for every user."""
     from pyspark.sql import functions as F
 
     counts = train.groupBy("movie_id").count().toPandas()
-    ones = users.select("user_id", F.array(F.lit(1.0).cast("float")).alias("features"))
-    return _lists(top_n_spark(
-        ones.join(train.groupBy("user_id").agg(F.collect_set("movie_id").alias("seen")), "user_id", "left"),
-        counts["movie_id"].to_numpy(dtype=np.int64), counts["count"].to_numpy(dtype=np.float32).reshape(-1, 1), k))
+    ones = users.select("user_id", F.array(F.lit(1.0).cast("float")).alias("features")).join(seen, "user_id", "left")
+    return _lists(top_n_spark(ones, counts["movie_id"].to_numpy(dtype=np.int64),
+                              counts["count"].to_numpy(dtype=np.float32).reshape(-1, 1), k))
 
 
 def _scores(lists: dict, relevant: dict, liked: dict, catalog: int, k: int) -> dict:
@@ -108,13 +100,16 @@ def _scores(lists: dict, relevant: dict, liked: dict, catalog: int, k: int) -> d
 def ranking_report(ranker, train, test, k: int) -> dict:
     """Ranking metrics of the ranking model and of popularity, on the same users and lists' rules."""
     users = test.select("user_id").distinct()
+    seen = seen_movies(train).cache()  # both lists leave out the same movies; gathered once
     relevant, liked = relevant_items(test), relevant_items(test, LIKED)
     catalog = train.select("movie_id").distinct().count()
-    return {
-        "model": _scores(model_lists(ranker, train, users, k), relevant, liked, catalog, k),
-        "popularity": _scores(popularity_lists(train, users, k), relevant, liked, catalog, k),
+    report = {
+        "model": _scores(model_lists(ranker, seen, users, k), relevant, liked, catalog, k),
+        "popularity": _scores(popularity_lists(train, seen, users, k), relevant, liked, catalog, k),
         "catalog_items": catalog,
     }
+    seen.unpersist()
+    return report
 
 
 def fair_comparison(candidate: dict, champion: dict, test, k: int) -> dict:
@@ -129,7 +124,8 @@ def fair_comparison(candidate: dict, champion: dict, test, k: int) -> dict:
               "users": 0, "candidate": None, "champion": None}
     if ratings == 0:
         return result
-    seen = candidate["train"].select("user_id", "movie_id").unionByName(champion["train"].select("user_id", "movie_id"))
+    seen = seen_movies(candidate["train"].select("user_id", "movie_id")
+                       .unionByName(champion["train"].select("user_id", "movie_id"))).cache()
     users = fair.select("user_id").distinct()
     relevant = relevant_items(fair)
     result["users"] = len(relevant)
@@ -140,4 +136,5 @@ def fair_comparison(candidate: dict, champion: dict, test, k: int) -> dict:
         result[side] = {"rmse": errors["rmse"], "mae": errors["mae"], "predicted": errors["predicted"],
                         "ndcg_at_k": ranking_metrics(lists, relevant, k).ndcg_at_k}
     fair.unpersist()
+    seen.unpersist()
     return result

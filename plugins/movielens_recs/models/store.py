@@ -41,15 +41,15 @@ class ModelLayout:
 
     @property
     def bias_terms(self) -> str:
-        return join(self.uri, "bias", "bias.json")
+        return join(self.bias, "bias.json")
 
     @property
     def user_bias(self) -> str:
-        return join(self.uri, "bias", "users")
+        return join(self.bias, "users")
 
     @property
     def item_bias(self) -> str:
-        return join(self.uri, "bias", "items")
+        return join(self.bias, "items")
 
     @property
     def ranking_als(self) -> str:
