@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 # Both create (or reuse) .venv, install the pinned set from requirements.lock into it, and
-# start the local stack (Spark, PostgreSQL, S3, Airflow) with all state under .local/.
+# start the local stack (Spark, PostgreSQL, S3 on SeaweedFS, Airflow) with all state under .local/.
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -19,10 +19,10 @@ help:
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
 	@echo "make tune             search both models' params on a validation fold, then run the DAG with the best (TUNE=full for the wide grid; DATASET=...)"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
-	@echo "make published        the recommendations version each sink serves, and the kept ones"
+	@echo "make published        the recommendations version each sink serves, and the kept ones; flags a sink not serving the champion (DATASET=...)"
 	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (SIZE=1M for a generated set, or DATASET=...; BENCH_ARGS=...)"
 	@echo "make data SIZE=1M     write a MovieLens-shaped archive (ml-25m layout) to .local/generated/ (SEED=...)"
-	@echo "make rollback         serve the previous version again (VERSION=<model version>, SINKS=postgres,s3)"
+	@echo "make rollback         serve the previous version again in every sink, or change none (VERSION=<model version>, SINKS=postgres,s3)"
 	@echo "make test-unit | test-integration | test-e2e   one tier of the suite"
 	@echo "make clean    stop the stack and delete .local/ (the lake, databases, Airflow home)"
 
@@ -71,7 +71,7 @@ registry: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.registry_cli $(if $(DATASET),--dataset $(DATASET))
 
 published: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli status
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli status $(if $(DATASET),--dataset $(DATASET))
 
 rollback: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))

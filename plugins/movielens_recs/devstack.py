@@ -1,13 +1,14 @@
-"""The local stack: real Spark, PostgreSQL, S3 (moto) and Airflow on 127.0.0.1, for `make` and tests.
+"""The local stack: real Spark, PostgreSQL, S3 (SeaweedFS) and Airflow on 127.0.0.1, for `make` and tests.
 
     python -m movielens_recs.devstack up       # start what is not running; idempotent
     python -m movielens_recs.devstack down     # stop what `up` started, by recorded pid
     python -m movielens_recs.devstack status
     python -m movielens_recs.devstack env      # shell exports: connections and settings
 
-All state lives under the state folder (`.local/` by default, git-ignored): ports and passwords
-in stack.json, pids in run/, logs in logs/, the PostgreSQL cluster, Spark's work dirs, the
-Airflow home and the data lake. Ports are picked free on the first `up` and kept after that.
+All state lives under the state folder (`.local/` by default, git-ignored): ports, passwords
+and S3 keys in stack.json, pids in run/, logs in logs/, the PostgreSQL cluster, the S3 store's
+volumes (s3/), Spark's work dirs, the Airflow home and the data lake. Ports and secrets are
+picked on the first `up` and kept after that.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ PG_DATABASE = "mlrecs"
 PG_USER = "mlrecs"
 AIRFLOW_DATABASE = "airflow"
 AIRFLOW_ADMIN = "admin"
+# The S3 store's identities (.local/s3/identities.json): `admin` only creates the bucket,
+# `pipeline` reads and writes the bucket, `reader` (apps) reads and lists published
+# recommendations: `<bucket>/recommendations/...` or `<bucket>/<prefix>/recommendations/...`,
+# manifests included, and nothing else. The lake and the model store are folders, never in the
+# bucket, so no grant can reach them.
+S3_IDENTITIES = ("admin", "pipeline", "reader")
+# SeaweedFS listens on eight ports (HTTP and gRPC of master, volume, filer and S3 gateway);
+# all are picked free and bound to 127.0.0.1.
+SEAWEED_PORTS = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc")
 # `make airflow`: the services of a real deployment. Log serving is left out (--skip-serve-logs):
 # it would listen on every interface, and the API server reads the log files directly here.
 # The first word of each command is also how its process is recognised; the API server retitles
@@ -153,14 +163,28 @@ class Stack:
         self.config_file.write_text(json.dumps(cfg, indent=2))
         self.config_file.chmod(0o600)
 
+    def _ensure(self, key: str, make: Callable[[], object]):
+        """A config value added on first use, so stacks created before it existed gain it."""
+        cfg = self.config()
+        if key not in cfg:
+            cfg[key] = make()
+            self._save_config(cfg)
+        return cfg[key]
+
+    def seaweed_ports(self) -> dict[str, int]:
+        return self._ensure("seaweed_ports", lambda: {
+            name: (self.config()["s3_port"] if name == "s3" else _free_port()) for name in SEAWEED_PORTS})
+
+    def s3_keys(self, identity: str) -> tuple[str, str]:
+        """(access key, secret key) of one of S3_IDENTITIES, generated on first use."""
+        keys = self._ensure("s3_identities", lambda: {
+            name: [f"mlrecs-{name}-{secrets.token_hex(4)}", secrets.token_hex(20)] for name in S3_IDENTITIES})
+        return tuple(keys[identity])
+
     def airflow_secret(self) -> str:
         """One signing secret for every Airflow process (API tokens of tasks, UI sessions);
         added on first use to stacks created before the services existed."""
-        cfg = self.config()
-        if "airflow_secret" not in cfg:
-            cfg["airflow_secret"] = secrets.token_hex(24)
-            self._save_config(cfg)
-        return cfg["airflow_secret"]
+        return self._ensure("airflow_secret", lambda: secrets.token_hex(24))
 
     def airflow_url(self) -> str:
         return f"http://{HOST}:{self.config()['airflow_api_port']}"
@@ -197,6 +221,8 @@ class Stack:
         root = self.settings.project_root
         venv_bin = str(Path(sys.executable).parent)
         aws_extra = {"endpoint_url": self.s3_endpoint(), "region_name": "us-east-1"}
+        pipeline_key, pipeline_secret = self.s3_keys("pipeline")
+        reader_key, reader_secret = self.s3_keys("reader")
         env = {
             "MLRECS_PROJECT_ROOT": str(root),
             "MLRECS_STATE_DIR": str(self.state),
@@ -230,12 +256,18 @@ class Stack:
                 }
             ),
             "AIRFLOW_CONN_POSTGRES_DEFAULT": self.postgres_dsn(),
+            # the pipeline's S3 identity, and the apps' read-only one (S3_IDENTITIES)
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-                {"conn_type": "aws", "login": "mlrecs", "password": "mlrecs-secret", "extra": aws_extra}
+                {"conn_type": "aws", "login": pipeline_key, "password": pipeline_secret, "extra": aws_extra}
             ),
+            "AIRFLOW_CONN_AWS_RECS_READER": json.dumps(
+                {"conn_type": "aws", "login": reader_key, "password": reader_secret, "extra": aws_extra}
+            ),
+            "MLRECS_READER_AWS_ACCESS_KEY_ID": reader_key,
+            "MLRECS_READER_AWS_SECRET_ACCESS_KEY": reader_secret,
             # for boto3/pyarrow used outside Airflow (tests, the Spark driver)
-            "AWS_ACCESS_KEY_ID": "mlrecs",
-            "AWS_SECRET_ACCESS_KEY": "mlrecs-secret",
+            "AWS_ACCESS_KEY_ID": pipeline_key,
+            "AWS_SECRET_ACCESS_KEY": pipeline_secret,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint(),
             "SPARK_LOCAL_IP": HOST,
@@ -419,28 +451,61 @@ class Stack:
                         sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(PG_USER))
                     )
 
+    def _s3_identities(self) -> dict:
+        bucket_grants = [f"{action}:{BUCKET}" for action in ("Read", "List", "Write", "Tagging")]
+        reader_grants = [f"{action}:{BUCKET}/{where}recommendations/*" for action in ("Read", "List")
+                         for where in ("", "*/")]
+        grants = {"admin": ["Admin", "Read", "List", "Write", "Tagging"], "pipeline": bucket_grants,
+                  "reader": reader_grants}
+        return {"identities": [
+            {"name": name, "credentials": [dict(zip(("accessKey", "secretKey"), self.s3_keys(name)))],
+             "actions": grants[name]} for name in S3_IDENTITIES]}
+
     def start_s3(self) -> None:
-        port = self.config()["s3_port"]
-        if not self.running_pid("s3", "moto_server"):
-            moto = str(Path(sys.executable).parent / "moto_server")
-            self._spawn("s3", [moto, "-H", HOST, "-p", str(port)])
-            self._wait("S3 endpoint (moto)", lambda: _port_open(port), "s3")
-        self._create_bucket()
+        """SeaweedFS (`weed server -s3`): master, volume server, filer and S3 gateway in one
+        process, its volumes under s3/data so objects survive `down` and `up`."""
+        ports = self.seaweed_ports()
+        legacy = self.running_pid("s3", "moto_server")  # stacks made before SeaweedFS replaced moto
+        if legacy:
+            _stop(legacy, signal.SIGTERM)
+        if not self.running_pid("s3", "weed server"):
+            root = self.state / "s3"
+            (root / "data").mkdir(parents=True, exist_ok=True)
+            config = root / "identities.json"
+            config.write_text(json.dumps(self._s3_identities(), indent=2))
+            config.chmod(0o600)
+            weed = str(Path(sys.executable).parent / "weed")
+            self._spawn("s3", [
+                weed, "server", f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={root / 'data'}", "-s3",
+                f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
+                *(f"-{name.replace('_grpc', '.port.grpc')}={port}" if name.endswith("_grpc")
+                  else f"-{name}.port={port}" for name, port in ports.items())])
+        # after a start the master elects itself leader and the volume server registers; until
+        # then a write fails, so readiness is a real write, not an open port
+        self._wait("S3 endpoint (SeaweedFS)", self._s3_writable, "s3", timeout=120)
 
-    def s3_client(self):
+    def s3_client(self, identity: str = "pipeline"):
         import boto3
+        from botocore.config import Config
 
-        env = self.environment()
+        access_key, secret_key = self.s3_keys(identity)
         return boto3.client(
-            "s3", endpoint_url=self.s3_endpoint(), region_name=env["AWS_DEFAULT_REGION"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            "s3", endpoint_url=self.s3_endpoint(), region_name="us-east-1",
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=20),
         )
 
-    def _create_bucket(self) -> None:
-        client = self.s3_client()
-        names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        if BUCKET not in names:
-            client.create_bucket(Bucket=BUCKET)
+    def _s3_writable(self) -> bool:
+        try:
+            admin = self.s3_client("admin")
+            if BUCKET not in {b["Name"] for b in admin.list_buckets().get("Buckets", [])}:
+                admin.create_bucket(Bucket=BUCKET)
+            pipeline = self.s3_client("pipeline")
+            pipeline.put_object(Bucket=BUCKET, Key="_stack/ready", Body=b"ok")
+            pipeline.delete_object(Bucket=BUCKET, Key="_stack/ready")
+            return True
+        except Exception:
+            return False
 
     def start_mirror(self) -> None:
         port = self.config()["mirror_port"]
@@ -505,7 +570,7 @@ class Stack:
         "spark-master": "deploy.master.Master",
         "spark-worker": "deploy.worker.Worker",
         "postgres": "postgres",
-        "s3": "moto_server",
+        "s3": "weed server",
         "mirror": MIRROR_MODULE,
     }
 
@@ -529,8 +594,11 @@ class Stack:
             if pid is None:
                 self._pid_file(name).unlink(missing_ok=True)
                 continue
-            # SIGINT is PostgreSQL's "fast shutdown"; everything else takes SIGTERM
-            _stop(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+            # SIGINT is PostgreSQL's "fast shutdown" and SeaweedFS's only clean stop (it ignores
+            # SIGTERM; SIGINT takes it about 30 s). It is killed after 15 s: its volumes are
+            # append-only and its filer store journaled, so a kill loses no acknowledged write.
+            _stop(pid, signal.SIGINT if name in ("postgres", "s3") else signal.SIGTERM,
+                  timeout=15 if name == "s3" else 30)
             self._pid_file(name).unlink(missing_ok=True)
             stopped.append(name)
         return stopped
@@ -589,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = stack.config()
             print(f"Spark master   {stack.spark_master_url()}  (UI http://{HOST}:{cfg['spark_master_ui_port']})")
             print(f"PostgreSQL     {HOST}:{cfg['postgres_port']}  databases {PG_DATABASE}, {AIRFLOW_DATABASE}")
-            print(f"S3 (moto)      {stack.s3_endpoint()}  bucket {BUCKET}")
+            print(f"S3 (SeaweedFS) {stack.s3_endpoint()}  bucket {BUCKET}, data {stack.state / 's3' / 'data'}")
+            print("               keys: pipeline AWS_ACCESS_KEY_ID, apps MLRECS_READER_AWS_ACCESS_KEY_ID (make env)")
             served = ", ".join(map(str, stack.mirror_dirs()))
             print(f"MovieLens      {stack.mirror_url()}  (serving {served})")
             print(f"Airflow home   {stack.environment()['AIRFLOW_HOME']}")

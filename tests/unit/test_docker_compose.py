@@ -94,11 +94,27 @@ def test_connections_match_the_local_stack(compose, tmp_path):
     assert env["AIRFLOW_CONN_POSTGRES_DEFAULT"] == "postgresql://mlrecs:mlrecs@recs-db:5432/mlrecs"
     assert compose["services"]["recs-db"]["environment"]["POSTGRES_DB"] == devstack.PG_DATABASE
 
-    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
-    assert aws["extra"]["endpoint_url"] == "http://minio:9000"
+    # the same two S3 identities as the local stack's, made by minio-init; neither is MinIO's root
     minio = compose["services"]["minio"]["environment"]
-    assert (aws["login"], aws["password"]) == (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
-    local_aws = json.loads(local_env["AIRFLOW_CONN_AWS_DEFAULT"])
-    assert (local_aws["conn_type"], local_aws["login"]) == (aws["conn_type"], aws["login"])
+    init = compose["services"]["minio-init"]["entrypoint"]
+    for conn_var, user in (("AIRFLOW_CONN_AWS_DEFAULT", "mlrecs-pipeline"), ("AIRFLOW_CONN_AWS_RECS_READER", "recs-reader")):
+        aws = json.loads(env[conn_var])
+        assert aws["extra"]["endpoint_url"] == "http://minio:9000"
+        assert aws["login"] == user != minio["MINIO_ROOT_USER"]
+        assert f"mc admin user add local {user} " in init and f"attach local {user} --user {user}" in init
+        local_aws = json.loads(local_env[conn_var])
+        assert local_aws["conn_type"] == aws["conn_type"] and local_aws["login"].startswith("mlrecs-")
     assert env["MLRECS_S3_BUCKET"] == devstack.BUCKET
-    assert f"local/{devstack.BUCKET}" in compose["services"]["minio-init"]["entrypoint"]
+    assert f"local/{devstack.BUCKET}" in init
+
+
+def test_the_minio_reader_policy_only_reads_published_recommendations():
+    policy = json.loads((ROOT / "docker" / "minio" / "reader-policy.json").read_text())
+    actions = {action for statement in policy["Statement"] for action in statement["Action"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket"}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        if statement["Action"] == ["s3:GetObject"]:
+            assert all(r.endswith("recommendations/*") for r in statement["Resource"])
+        else:
+            assert all(p.endswith("recommendations/*") for p in statement["Condition"]["StringLike"]["s3:prefix"])

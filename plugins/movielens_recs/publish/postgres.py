@@ -119,10 +119,11 @@ def publish(
     cold_start: pa.Table,
     model_version: str,
     generated_at: datetime,
-    keep: int = 3,
+    keep: int | None = 3,
 ) -> PublishResult:
-    """Load `model_version`, switch readers to it, drop versions beyond the newest `keep`."""
-    if keep < 1:
+    """Load `model_version`, switch readers to it, drop versions beyond the newest `keep` (None:
+    drop nothing yet; publish/sinks.py drops once every sink has switched)."""
+    if keep is not None and keep < 1:
         raise PublishError("keep must be at least 1: the served version is always kept")
     ensure_schema(conn)
     if current_version(conn) == model_version:
@@ -161,15 +162,15 @@ def publish(
     load_seconds = time.perf_counter() - started
 
     switch_started = time.perf_counter()
-    switch_seconds = _switch(conn, model_version)
-    dropped = _drop_old(conn, keep)
+    switch_seconds = switch(conn, model_version)
+    dropped = drop_old(conn, keep) if keep is not None else []
     log.info("published %s: %d rows loaded in %.2f s, readers switched in %.3f s, dropped %s",
              model_version, recommendations.num_rows, load_seconds, switch_seconds, dropped or "nothing")
     return PublishResult(model_version, recommendations.num_rows, cold_start.num_rows, load_seconds, switch_seconds,
                          dropped, switch_window=(switch_started, switch_started + switch_seconds))
 
 
-def _switch(conn: Connection, model_version: str) -> float:
+def switch(conn: Connection, model_version: str) -> float:
     """Point the readers' views at `model_version` in one short transaction."""
     ident = sql.Identifier
     started = time.perf_counter()
@@ -202,7 +203,7 @@ def _switch(conn: Connection, model_version: str) -> float:
     return time.perf_counter() - started
 
 
-def _drop_old(conn: Connection, keep: int) -> list[str]:
+def drop_old(conn: Connection, keep: int) -> list[str]:
     ident = sql.Identifier
     dropped = []
     with conn.transaction():
@@ -216,17 +217,13 @@ def _drop_old(conn: Connection, keep: int) -> list[str]:
     return dropped
 
 
-def rollback(conn: Connection, to_version: str | None = None) -> str:
-    """Point readers back at a kept version (default: the newest one loaded before the one
-    served now, so that rolling back twice goes two versions back)."""
+def unavailable(conn: Connection, model_version: str) -> str | None:
+    """Why readers cannot be switched to `model_version`, or None if they can."""
     ensure_schema(conn)
-    if to_version is None:
-        row = conn.execute(sql.SQL(
-            "SELECT model_version FROM {v} WHERE loaded_at < coalesce("
-            "(SELECT loaded_at FROM {v} WHERE is_current), 'infinity') ORDER BY loaded_at DESC LIMIT 1"
-        ).format(v=sql.Identifier(VERSIONS_TABLE))).fetchone()
-        if row is None:
-            raise PublishError("no earlier version is kept to roll back to")
-        to_version = row[0]
-    _switch(conn, to_version)
-    return to_version
+    row = conn.execute(sql.SQL("SELECT recs_table, cold_table FROM {} WHERE model_version = %s").format(
+        sql.Identifier(VERSIONS_TABLE)), (model_version,)).fetchone()
+    if row is None:
+        return f"model version {model_version} is not kept (kept: {', '.join(kept_versions(conn)) or 'none'})"
+    missing = [t for t in row if conn.execute("SELECT to_regclass(%s)", (sql.Identifier(t).as_string(conn),)
+                                              ).fetchone()[0] is None]
+    return f"the tables of {model_version} are missing: {', '.join(missing)}" if missing else None

@@ -106,14 +106,22 @@ def versions(client, bucket: str, prefix: str) -> list[dict]:
     return sorted(manifests, key=lambda m: m["created_at"], reverse=True)
 
 
-def rollback(client, bucket: str, prefix: str, model_version: str) -> dict:
-    """Serve a version published earlier again, by copying its manifest back to the fixed key."""
+def verify(client, bucket: str, prefix: str, model_version: str) -> bytes:
+    """The manifest copy of a published version, once every file it names is there and intact."""
     try:
         obj = client.get_object(Bucket=bucket, Key=f"{version_prefix(prefix, model_version)}/{MANIFEST}")
     except client.exceptions.NoSuchKey:
         raise ManifestError(f"model version {model_version} was never published under {_root(prefix)}") from None
     body = obj["Body"].read()
-    manifest = json.loads(body)
-    read(client, bucket, manifest)  # every file still there and intact, or no rollback
+    try:
+        read(client, bucket, json.loads(body))
+    except client.exceptions.NoSuchKey as exc:
+        raise ManifestError(f"a file of model version {model_version} is missing: {exc}") from None
+    return body
+
+
+def switch(client, bucket: str, prefix: str, model_version: str) -> dict:
+    """Serve a version published earlier again, by copying its manifest back to the fixed key."""
+    body = verify(client, bucket, prefix, model_version)
     client.put_object(Bucket=bucket, Key=manifest_key(prefix), Body=body, ContentType="application/json")
-    return manifest
+    return json.loads(body)

@@ -54,6 +54,9 @@ def test_rollback_serves_the_previous_version_in_both_sinks(stack, env):
     done = cli(env, "rollback", "--to", "m-2", "--sinks", "s3")
     assert done.returncode == 0, done.stderr
     assert served(stack, env) == (["m-1"], "m-2")
+    # a monitor running `make published` hears of the split
+    status = cli(env, "status")
+    assert status.returncode == 2 and "WARNING: the sinks serve different versions: postgres m-1, s3 m-2" in status.stdout
 
 
 def test_rollback_with_nothing_to_go_back_to_says_so(stack, env):

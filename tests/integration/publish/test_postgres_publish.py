@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from movielens_recs.publish import postgres as pg
+from movielens_recs.publish import sinks
 
 from tests.publish_fixtures import N, NOW, cold, recs
 
@@ -48,17 +49,20 @@ def test_publish_switches_readers_and_keeps_versions_for_rollback(dsn_schema):
         # an index on (user_id, rank) serves the readers' query
         assert conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'recs_m_2'").fetchone()[0].endswith("(user_id, rank)")
 
-        assert pg.rollback(conn) == "m-1"
+        sink = [sinks.PostgresSink(conn, "test", keep=2)]
+        assert sinks.rollback(sink) == "m-1"
         assert {r[0] for r in served(conn)} == {"m-1"}
-        with pytest.raises(pg.PublishError, match="no earlier version"):  # back, not forth again
-            pg.rollback(conn)
-        assert pg.rollback(conn, "m-2") == "m-2"
+        with pytest.raises(sinks.SinkError, match="no earlier version"):  # back, not forth again
+            sinks.rollback(sink)
+        assert sinks.rollback(sink, "m-2") == "m-2"
 
         third = pg.publish(conn, recs(50, 3), cold(3), "m-3", NOW, keep=2)
         assert third.dropped_versions == ["m-1"]
         assert pg.kept_versions(conn) == ["m-3", "m-2"] and "recs_m_1" not in tables(conn)
+        with pytest.raises(sinks.SinkError, match="m-1 is not kept .kept: m-3, m-2.; nothing was changed"):
+            sinks.rollback(sink, "m-1")
         with pytest.raises(pg.PublishError, match="m-1 is not loaded"):
-            pg.rollback(conn, "m-1")
+            pg.switch(conn, "m-1")
         assert pg.publish(conn, recs(50, 3), cold(3), "m-3", NOW).already_current
 
 

@@ -1,4 +1,4 @@
-"""Publishing to the real S3 endpoint of the local stack (moto's server)."""
+"""Publishing to the real S3 store of the local stack (SeaweedFS)."""
 
 import uuid
 
@@ -69,8 +69,8 @@ def test_tampered_file_is_detected_by_the_reader(client, prefix):
 def test_rollback_serves_the_previous_version(client, prefix):
     s3.publish(client, BUCKET, prefix, "m-1", recs(10, 1), cold(1))
     s3.publish(client, BUCKET, prefix, "m-2", recs(10, 2), cold(2))
-    assert s3.rollback(client, BUCKET, prefix, "m-1")["model_version"] == "m-1"
+    assert s3.switch(client, BUCKET, prefix, "m-1")["model_version"] == "m-1"
     assert s3.current_manifest(client, BUCKET, prefix)["model_version"] == "m-1"
     assert [m["model_version"] for m in s3.versions(client, BUCKET, prefix)] == ["m-2", "m-1"]
     with pytest.raises(s3.ManifestError, match="never published"):
-        s3.rollback(client, BUCKET, prefix, "m-9")
+        s3.switch(client, BUCKET, prefix, "m-9")

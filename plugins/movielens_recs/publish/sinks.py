@@ -1,0 +1,207 @@
+"""Every sink readers use, kept in step: publish, rollback and status over PostgreSQL and S3.
+
+Each sink switches its own readers atomically (publish/postgres.py, publish/s3.py), but two
+stores cannot switch in one transaction. So this module keeps them in step:
+- a rollback first asks every chosen sink whether it can serve the target; if one cannot, none
+  changes, and the error names the sink and the reason;
+- when a sink fails after an earlier one has switched, the earlier ones go back to what they
+  served before, so every sink still serves one version; a rerun then does the whole job;
+- `check` names any sink that serves something other than the champion, or nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Protocol
+
+import pyarrow as pa
+from psycopg import Connection
+
+from movielens_recs.publish import postgres as pg_publish
+from movielens_recs.publish import s3 as s3_publish
+
+log = logging.getLogger(__name__)
+
+
+class SinkError(RuntimeError):
+    """A sink could not do its part; the message names the sink and what every sink serves."""
+
+
+class Sink(Protocol):
+    name: str
+    where: str
+
+    def served(self) -> str | None: ...
+
+    def kept(self) -> list[str]:
+        """Versions this sink can switch to, newest first."""
+
+    def unavailable(self, version: str) -> str | None:
+        """Why this sink cannot serve `version`, or None if it can."""
+
+    def publish(self, version: str, recs: pa.Table, cold: pa.Table, generated_at: datetime) -> dict: ...
+
+    def switch(self, version: str) -> None: ...
+
+    def prune(self) -> list[str]:
+        """Drop versions beyond what the sink keeps; run once every sink serves the new one."""
+
+
+@dataclass
+class PostgresSink:
+    conn: Connection
+    schema: str
+    keep: int = 3
+    name: str = "postgres"
+
+    @property
+    def where(self) -> str:
+        return f"{self.schema}.{pg_publish.READER_VIEW}"
+
+    def served(self) -> str | None:
+        pg_publish.ensure_schema(self.conn)
+        return pg_publish.current_version(self.conn)
+
+    def kept(self) -> list[str]:
+        pg_publish.ensure_schema(self.conn)
+        return pg_publish.kept_versions(self.conn)
+
+    def unavailable(self, version: str) -> str | None:
+        return pg_publish.unavailable(self.conn, version)
+
+    def publish(self, version, recs, cold, generated_at) -> dict:
+        # versions beyond `keep` go only in prune(): until every sink has switched, the one served
+        # before must stay, so that a failure in a later sink can switch this one back
+        result = pg_publish.publish(self.conn, recs, cold, version, generated_at, keep=None)
+        log.info("readers of %s now see %s (%d rows, COPY %.0f rows/s, switch %.1f ms)", self.where, version,
+                 result.rows, result.rows_per_second, result.switch_seconds * 1000)
+        return {"sink": self.name, "where": self.where, "model_version": version, "rows": result.rows,
+                "load_seconds": result.load_seconds, "switch_seconds": result.switch_seconds,
+                "already_current": result.already_current}
+
+    def switch(self, version: str) -> None:
+        pg_publish.switch(self.conn, version)
+
+    def prune(self) -> list[str]:
+        return pg_publish.drop_old(self.conn, self.keep)
+
+
+@dataclass
+class S3Sink:
+    client: object
+    bucket: str
+    prefix: str
+    name: str = "s3"
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{s3_publish.manifest_key(self.prefix)}"
+
+    def served(self) -> str | None:
+        manifest = s3_publish.current_manifest(self.client, self.bucket, self.prefix)
+        return manifest["model_version"] if manifest else None
+
+    def kept(self) -> list[str]:
+        return [m["model_version"] for m in s3_publish.versions(self.client, self.bucket, self.prefix)]
+
+    def unavailable(self, version: str) -> str | None:
+        try:
+            s3_publish.verify(self.client, self.bucket, self.prefix, version)
+        except s3_publish.ManifestError as exc:
+            return str(exc)
+        return None
+
+    def publish(self, version, recs, cold, generated_at) -> dict:
+        if self.served() == version and self.unavailable(version) is None:
+            log.info("%s already serves %s, every file intact: nothing to do", self.where, version)
+            return {"sink": self.name, "where": self.where, "model_version": version, "rows": recs.num_rows,
+                    "already_current": True}
+        manifest = s3_publish.publish(self.client, self.bucket, self.prefix, version, recs, cold, generated_at)
+        log.info("readers following %s now see %s (%d rows)", self.where, version, manifest["row_count"])
+        return {"sink": self.name, "where": self.where, "model_version": version, "rows": manifest["row_count"],
+                "already_current": False}
+
+    def switch(self, version: str) -> None:
+        s3_publish.switch(self.client, self.bucket, self.prefix, version)
+
+    def prune(self) -> list[str]:
+        return []  # every version's files stay: they are small, and any can be rolled back to
+
+
+def _in_step(sinks: list[Sink], version: str, step: Callable[[Sink], dict | None]) -> list[dict]:
+    """Apply `step` sink by sink; if one fails, switch the ones already done back to what they
+    served before, and raise an error that names the failed sink and what each sink serves."""
+    before = {sink.name: sink.served() for sink in sinks}
+    done: list[Sink] = []
+    results = []
+    for sink in sinks:
+        try:
+            results.append(step(sink))
+        except Exception as exc:
+            undo = []
+            for earlier in done:
+                previous = before[earlier.name]
+                if previous in (None, version):
+                    undo.append(f"{earlier.name} serves {version}: nothing to go back to")
+                    continue
+                try:
+                    earlier.switch(previous)
+                    undo.append(f"{earlier.name} switched back to {previous}")
+                except Exception as undo_exc:  # noqa: BLE001 - reported, and the rerun finishes the job
+                    undo.append(f"{earlier.name} could not switch back to {previous} ({undo_exc}); a rerun finishes it")
+            raise SinkError(f"{sink.name} ({sink.where}) failed at {version}: {exc}"
+                            + (f"; {'; '.join(undo)}" if undo else "")) from exc
+        done.append(sink)
+    return results
+
+
+def publish(sinks: list[Sink], version: str, recs: pa.Table, cold: pa.Table, generated_at: datetime) -> list[dict]:
+    """Serve `version` in every sink, or (on failure) in none that served something else before."""
+    results = _in_step(sinks, version, lambda sink: sink.publish(version, recs, cold, generated_at))
+    for sink, result in zip(sinks, results):
+        result["dropped_versions"] = sink.prune()
+    return results
+
+
+def rollback_target(sinks: list[Sink]) -> str:
+    """The version served before the current one: the first sink's newest kept version older than
+    the one it serves. Sinks that serve different versions are refused: say which with --to."""
+    served = {sink.name: sink.served() for sink in sinks}
+    if len(set(served.values())) > 1:
+        raise SinkError("the sinks serve different versions (" + ", ".join(f"{k} {v or 'nothing'}" for k, v in
+                        served.items()) + "): choose the version to serve with --to")
+    first = sinks[0]
+    kept = first.kept()
+    current = served[first.name]
+    older = kept[kept.index(current) + 1:] if current in kept else kept
+    if not older:
+        raise SinkError(f"{first.name}: no earlier version is kept to roll back to")
+    return older[0]
+
+
+def rollback(sinks: list[Sink], to_version: str | None = None) -> str:
+    """Serve a kept version again in every chosen sink, or change nothing."""
+    target = to_version or rollback_target(sinks)
+    refusals = [f"{sink.name} ({sink.where}) cannot serve {target}: {why}"
+                for sink in sinks if (why := sink.unavailable(target)) is not None]
+    if refusals:
+        raise SinkError("; ".join(refusals) + "; nothing was changed")
+    _in_step(sinks, target, lambda sink: sink.switch(target))
+    return target
+
+
+def check(sinks: list[Sink], champion: str | None) -> list[str]:
+    """Problems a reader would notice: a sink serving nothing, or not the champion."""
+    problems = []
+    for sink in sinks:
+        served = sink.served()
+        if champion and served != champion:
+            problems.append(f"{sink.name} ({sink.where}) serves {served or 'nothing'}, not the champion {champion}")
+    if not champion:
+        versions = {sink.served() for sink in sinks}
+        if len(versions) > 1:
+            problems.append("the sinks serve different versions: "
+                            + ", ".join(f"{sink.name} {sink.served() or 'nothing'}" for sink in sinks))
+    return problems
