@@ -10,7 +10,7 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run tune registry published rollback bench data airflow airflow-down test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run tune registry published rollback bench bench-serve serve serve-down data airflow airflow-down test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
@@ -18,6 +18,8 @@ help:
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
 	@echo "make tune             search both models' params on a validation fold, then run the DAG with the best (TUNE=full for the wide grid; DATASET=...)"
+	@echo "make serve            start the recommendations API on 127.0.0.1 (prints its URL); make serve-down"
+	@echo "make bench-serve      load the API with wrk while a publish and a rollback switch the set: bench/results/serve-*.json"
 	@echo "make registry         the champion and recent models (DATASET=... for another release)"
 	@echo "make published        the recommendations version each sink serves, and the kept ones; flags a sink not serving the champion (DATASET=...)"
 	@echo "make bench           run the DAG once and measure its parts: bench/results/<name>.json (SIZE=1M for a generated set, or DATASET=...; BENCH_ARGS=...)"
@@ -60,6 +62,13 @@ airflow: up
 airflow-down:
 	@test -x $(PY) && $(STACK) airflow-down || true
 
+# The recommendations API, in the background on 127.0.0.1, as the apps' read-only role.
+serve: up
+	@$(STACK) serve
+
+serve-down:
+	@test -x $(PY) && $(STACK) serve-down || true
+
 run: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
 
@@ -74,7 +83,7 @@ published: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli status $(if $(DATASET),--dataset $(DATASET))
 
 rollback: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(DATASET),--dataset $(DATASET)) $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))
 
 bench: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)

@@ -63,6 +63,8 @@ class Settings:
     expectations_dir: Path = field(default=Path())
     model_store_uri: str = ""
     db_schema: str = "mlrecs"
+    # the apps' read-only PostgreSQL role, granted SELECT on every namespace's reader views
+    db_reader_role: str = "mlrecs_reader"
     checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
@@ -108,6 +110,7 @@ class Settings:
             model_store_uri=(env.get("MLRECS_MODEL_STORE_URI") or f"{lake}/models").rstrip("/"),
             checkpoint_dir=env.get("MLRECS_SPARK_CHECKPOINT_DIR") or str(state / "spark" / "checkpoints"),
             db_schema=env.get("MLRECS_DB_SCHEMA") or "mlrecs",
+            db_reader_role=env.get("MLRECS_DB_READER_ROLE", "mlrecs_reader"),
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),

@@ -35,8 +35,11 @@ from movielens_recs.config import Settings
 HOST = "127.0.0.1"
 BUCKET = "mlrecs"
 MIRROR_MODULE = "movielens_recs.datasets.mirror"
+API_MODULE = "movielens_recs.serving.api"
 PG_DATABASE = "mlrecs"
 PG_USER = "mlrecs"
+# the apps' role: SELECT on the namespaces' reader views, granted by each publish; nothing else
+PG_READER = "mlrecs_reader"
 AIRFLOW_DATABASE = "airflow"
 AIRFLOW_ADMIN = "admin"
 # The S3 store's identities (.local/s3/identities.json): `admin` only creates the bucket,
@@ -193,9 +196,13 @@ class Stack:
     def spark_master_url(self) -> str:
         return f"spark://{HOST}:{self.config()['spark_master_port']}"
 
-    def postgres_dsn(self, database: str = PG_DATABASE) -> str:
+    def postgres_dsn(self, database: str = PG_DATABASE, role: str = PG_USER) -> str:
         cfg = self.config()
-        return f"postgresql://{PG_USER}:{cfg['postgres_password']}@{HOST}:{cfg['postgres_port']}/{database}"
+        password = cfg["postgres_password"] if role == PG_USER else self.reader_password()
+        return f"postgresql://{role}:{password}@{HOST}:{cfg['postgres_port']}/{database}"
+
+    def reader_password(self) -> str:
+        return self._ensure("postgres_reader_password", lambda: secrets.token_hex(12))
 
     def s3_endpoint(self) -> str:
         return f"http://{HOST}:{self.config()['s3_port']}"
@@ -256,6 +263,9 @@ class Stack:
                 }
             ),
             "AIRFLOW_CONN_POSTGRES_DEFAULT": self.postgres_dsn(),
+            # what apps and the recommendations API connect as
+            "AIRFLOW_CONN_POSTGRES_RECS_READER": self.postgres_dsn(role=PG_READER),
+            "MLRECS_READER_DATABASE_URL": self.postgres_dsn(role=PG_READER),
             # the pipeline's S3 identity, and the apps' read-only one (S3_IDENTITIES)
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                 {"conn_type": "aws", "login": pipeline_key, "password": pipeline_secret, "extra": aws_extra}
@@ -450,6 +460,12 @@ class Stack:
                     conn.execute(
                         sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(PG_USER))
                     )
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_READER,)).fetchone()
+            conn.execute(sql.SQL(("ALTER" if exists else "CREATE") + " ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(PG_READER), sql.Literal(self.reader_password())))
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(AIRFLOW_DATABASE)))
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(PG_DATABASE), sql.Identifier(PG_READER)))
 
     def _s3_identities(self) -> dict:
         bucket_grants = [f"{action}:{BUCKET}" for action in ("Read", "List", "Write", "Tagging")]
@@ -562,6 +578,26 @@ class Stack:
             self._pid_file(name).unlink(missing_ok=True)
         return stopped
 
+    # -- the recommendations API (`make serve`) ----------------------------------------------
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self._ensure('api_port', _free_port)}"
+
+    def start_api(self, extra_env: dict | None = None, workers: int = 2) -> None:
+        """uvicorn on 127.0.0.1, reading as the apps' read-only role; `extra_env` as for Airflow."""
+        port = self._ensure("api_port", _free_port)
+        if not self.running_pid("api", API_MODULE):
+            env = {**self.environment(), **(extra_env or {})}
+            self._spawn("api", [sys.executable, "-m", API_MODULE, "--host", HOST, "--port", str(port),
+                                "--workers", str(workers)], env=env)
+        self._wait("recommendations API", lambda: _http_ok(f"{self.api_url()}/healthz"), "api", timeout=60)
+
+    def stop_api(self) -> bool:
+        pid = self.running_pid("api", API_MODULE)
+        if pid is not None:
+            _stop(pid, signal.SIGTERM, whole_group=True)
+        self._pid_file("api").unlink(missing_ok=True)
+        return pid is not None
+
     def airflow_status(self) -> dict[str, int | None]:
         return {name: self.running_pid(name, _marker(args)) for name, args in AIRFLOW_SERVICES.items()}
 
@@ -587,7 +623,7 @@ class Stack:
             self.migrate_airflow()
 
     def down(self) -> list[str]:
-        stopped = self.stop_airflow()
+        stopped = self.stop_airflow() + (["api"] if self.stop_api() else [])
         # workers before the master, so the worker does not spin trying to reconnect
         for name in ["spark-worker", "spark-master", "mirror", "s3", "postgres"]:
             pid = self.running_pid(name, self.SERVICES[name])
@@ -606,6 +642,14 @@ class Stack:
     def status(self) -> dict[str, int | None]:
         """Pid (or None) of each service this machine's stack runs."""
         return {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _marker(args: list[str]) -> str:
@@ -647,7 +691,8 @@ def _is_group_leader(pid: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m movielens_recs.devstack", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "env", "airflow-up", "airflow-down"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "airflow-up", "airflow-down",
+                                            "serve", "serve-down"])
     parser.add_argument("--no-airflow", action="store_true", help="up: skip the Airflow metadata DB migration")
     args = parser.parse_args(argv)
     stack = Stack(Settings.from_env())
@@ -669,11 +714,18 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_airflow()
             print(f"Airflow UI     {stack.airflow_url()}  user {AIRFLOW_ADMIN}, password {stack.airflow_password()}")
             print(f"               logs: {stack.state / 'logs'}/airflow-*.log; stop with `make airflow-down`")
+        elif args.command == "serve":
+            stack.start_api()
+            print(f"Recommendations API  {stack.api_url()}  (docs {stack.api_url()}/docs; log {stack._log_file('api')})")
+            print("                     stop with `make serve-down` (make down stops it too)")
+        elif args.command == "serve-down":
+            print("stopped: api" if stack.stop_api() else "the API was not running")
         elif args.command == "airflow-down":
             stopped = stack.stop_airflow()
             print("stopped: " + (", ".join(stopped) if stopped else "no Airflow service was running"))
         elif args.command == "status":
-            for name, pid in {**stack.status(), **stack.airflow_status()}.items():
+            api = {"api": stack.running_pid("api", API_MODULE)}
+            for name, pid in {**stack.status(), **stack.airflow_status(), **api}.items():
                 print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
         elif args.command == "env":
             for key, value in stack.environment().items():

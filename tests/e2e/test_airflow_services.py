@@ -17,7 +17,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from movielens_recs.devstack import AIRFLOW_ADMIN, BUCKET
+from movielens_recs.config import DEFAULT_DATASET
 from movielens_recs.publish import s3 as s3_publish
+from movielens_recs.publish.sinks import Namespace
 from tests.conftest import LOOPBACK, listening_addresses, process_group
 
 DAG_ID = "movielens_recommendations"
@@ -96,7 +98,12 @@ def services(stack, stack_env, movielens_server, tmp_path_factory):
     finally:
         stack.stop_airflow()
         with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema}, {namespace(env).pg_schema} CASCADE")
+
+
+def namespace(env) -> Namespace:
+    """Where the runs of the default dataset publish, under this module's schema and prefix."""
+    return Namespace(DEFAULT_DATASET, env["MLRECS_DB_SCHEMA"], env["MLRECS_S3_PREFIX"])
 
 
 def registry_rows(stack, schema):
@@ -127,7 +134,7 @@ def test_scheduled_run_then_a_backfill_that_changes_nothing_served(stack, servic
     scheduled = api.wait_for(lambda r: r["run_type"] == "scheduled", "the scheduled run", timeout=1200)
     assert [r["state"] for r in scheduled] == ["success"]
     (champion,) = [r for r in registry_rows(stack, schema) if r["status"] == "champion"]
-    manifest = s3_publish.current_manifest(stack.s3_client(), BUCKET, env["MLRECS_S3_PREFIX"])
+    manifest = s3_publish.current_manifest(stack.s3_client(), BUCKET, namespace(env).s3_prefix)
     assert manifest["model_version"] == champion["model_id"]
 
     created = subprocess.run(
@@ -146,7 +153,7 @@ def test_scheduled_run_then_a_backfill_that_changes_nothing_served(stack, servic
     assert len({r["training_rows"] for r in historical}) >= 1 and all(r["training_rows"] > 0 for r in historical)
     now = [r for r in rows if r["status"] == "champion"]
     assert [r["model_id"] for r in now] == [champion["model_id"]], "a backfill never replaces a newer champion"
-    assert s3_publish.current_manifest(stack.s3_client(), BUCKET, env["MLRECS_S3_PREFIX"]) == manifest
+    assert s3_publish.current_manifest(stack.s3_client(), BUCKET, namespace(env).s3_prefix) == manifest
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "airflow-ui"
@@ -214,7 +221,7 @@ def test_trigger_from_the_ui_form_and_backfill_from_its_dialog(stack, services, 
     page.get_by_text("success").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "triggered-run-succeeded.png"), full_page=True)
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {env['MLRECS_DB_SCHEMA']}")
+        conn.execute(f"SET search_path TO {namespace(env).pg_schema}")
         per_user = conn.execute("SELECT DISTINCT count(*) FROM recommendations GROUP BY user_id").fetchall()
     assert per_user == [(5,)], "the param changed in the form reached the published set"
 

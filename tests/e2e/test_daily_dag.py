@@ -16,8 +16,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from movielens_recs.config import Settings
-from movielens_recs.devstack import BUCKET
+from movielens_recs.devstack import BUCKET, PG_READER
 from movielens_recs.publish import s3 as s3_publish
+from movielens_recs.publish.sinks import Namespace
 
 from tests.conftest import write_md5
 from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
@@ -39,7 +40,7 @@ def db_schema(stack):
     schema = f"e2e_{uuid.uuid4().hex[:10]}"
     yield schema
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema}, {Namespace('ml-latest-small', schema).pg_schema} CASCADE")
 
 
 @pytest.fixture
@@ -68,8 +69,9 @@ def dag_env(stack_env, tmp_path, db_schema):
 
 
 def published_in_postgres(stack, schema):
-    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {schema}")
+    """What readers of ml-latest-small's namespace see, as the apps' reader role."""
+    with psycopg.connect(stack.postgres_dsn(role=PG_READER), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {Namespace('ml-latest-small', schema).pg_schema}")
         return pa.table(pd.DataFrame(conn.execute(
             "SELECT user_id, rank, movie_id, title, score, predicted_rating, model_version FROM recommendations "
             "ORDER BY user_id, rank"
@@ -77,7 +79,8 @@ def published_in_postgres(stack, schema):
 
 
 def published_in_s3(stack, prefix):
-    client = stack.s3_client()
+    """What readers of ml-latest-small's namespace see, as the apps' reader identity."""
+    client, prefix = stack.s3_client("reader"), Namespace("ml-latest-small", "", prefix).s3_prefix
     manifest = s3_publish.current_manifest(client, BUCKET, prefix)
     recs, _ = s3_publish.read(client, BUCKET, manifest)  # checks every file's SHA-256
     return manifest, recs

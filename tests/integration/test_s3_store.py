@@ -16,6 +16,7 @@ from movielens_recs import lifecycle, registry
 from movielens_recs.devstack import BUCKET
 from movielens_recs.gate import GateConfig
 from movielens_recs.publish import s3, sinks
+from movielens_recs.publish.sinks import Namespace
 from movielens_recs.registry import ModelRecord
 from tests.integration.test_lifecycle import metrics
 from tests.publish_fixtures import NOW, cold, recs
@@ -85,6 +86,7 @@ def test_apps_read_and_list_published_recommendations_and_nothing_else(stack, pr
 def test_every_sink_serves_the_champion_after_down_and_up(stack, stack_env, prefix):
     """`make down && make up && make published`: both sinks still serve the champion's rows."""
     schema = f"store_{uuid.uuid4().hex[:8]}"
+    ns = Namespace("ml-x", schema, prefix)
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute(f"SET search_path TO {schema}")
@@ -92,10 +94,14 @@ def test_every_sink_serves_the_champion_after_down_and_up(stack, stack_env, pref
         lifecycle.register(conn, ModelRecord("m-1", "ml-x", "snap", "file:///m/m-1", {},
                                              cutoff=datetime(2018, 6, 1, tzinfo=timezone.utc)))
         lifecycle.judge(conn, "m-1", metrics(), GateConfig.for_dataset("ml-latest-small"))
-        targets = [sinks.PostgresSink(conn, schema), sinks.S3Sink(stack.s3_client(), BUCKET, prefix)]
-        lifecycle.publish_and_crown(conn, "m-1", None, lambda: sinks.publish(targets, "m-1", recs(30, 1), cold(1), NOW))
-        before = conn.execute("SELECT * FROM recommendations ORDER BY user_id, rank").fetchall()
-    s3_before = s3.read(stack.s3_client(), BUCKET, s3.current_manifest(stack.s3_client(), BUCKET, prefix))[0]
+        with psycopg.connect(stack.postgres_dsn(), autocommit=True) as ns_conn:
+            ns_conn.execute(f"CREATE SCHEMA {ns.pg_schema}")
+            ns_conn.execute(f"SET search_path TO {ns.pg_schema}")
+            targets = [sinks.PostgresSink(ns_conn, ns.pg_schema), sinks.S3Sink(stack.s3_client(), BUCKET, ns.s3_prefix)]
+            lifecycle.publish_and_crown(conn, "m-1", None,
+                                        lambda: sinks.publish(targets, "m-1", recs(30, 1), cold(1), NOW))
+            before = ns_conn.execute("SELECT * FROM recommendations ORDER BY user_id, rank").fetchall()
+    s3_before = s3.read(stack.s3_client(), BUCKET, s3.current_manifest(stack.s3_client(), BUCKET, ns.s3_prefix))[0]
 
     stopped = stack.down()
     assert {"s3", "postgres"} <= set(stopped) and not any(stack.status().values())
@@ -107,7 +113,7 @@ def test_every_sink_serves_the_champion_after_down_and_up(stack, stack_env, pref
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "postgres " in shown.stdout and shown.stdout.count(": serving m-1") == 2 and "WARNING" not in shown.stdout
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {schema}")
+        conn.execute(f"SET search_path TO {ns.pg_schema}")
         assert conn.execute("SELECT * FROM recommendations ORDER BY user_id, rank").fetchall() == before
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    assert s3.read(stack.s3_client(), BUCKET, s3.current_manifest(stack.s3_client(), BUCKET, prefix))[0].equals(s3_before)
+        conn.execute(f"DROP SCHEMA {schema}, {ns.pg_schema} CASCADE")
+    assert s3.read(stack.s3_client(), BUCKET, s3.current_manifest(stack.s3_client(), BUCKET, ns.s3_prefix))[0].equals(s3_before)

@@ -47,7 +47,7 @@ def test_the_schema_check_catches_mistakes(compose):
 def test_airflow_3_layout_plus_the_pipelines_services(compose):
     assert set(compose["services"]) == {
         "airflow-db", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-        "airflow-triggerer", "spark-master", "spark-worker", "recs-db", "minio", "minio-init",
+        "airflow-triggerer", "spark-master", "spark-worker", "recs-db", "minio", "minio-init", "recs-api",
     }
     commands = {name: svc.get("command") for name, svc in compose["services"].items()}
     assert (commands["airflow-apiserver"], commands["airflow-scheduler"], commands["airflow-dag-processor"],
@@ -118,3 +118,14 @@ def test_the_minio_reader_policy_only_reads_published_recommendations():
             assert all(r.endswith("recommendations/*") for r in statement["Resource"])
         else:
             assert all(p.endswith("recommendations/*") for p in statement["Condition"]["StringLike"]["s3:prefix"])
+
+
+def test_apps_read_postgres_as_the_reader_role_there_too(compose):
+    env = compose["x-airflow-common"]["environment"]
+    assert env["AIRFLOW_CONN_POSTGRES_RECS_READER"].startswith(f"postgresql://{devstack.PG_READER}:")
+    api = compose["services"]["recs-api"]
+    assert api["environment"]["MLRECS_READER_DATABASE_URL"].startswith(f"postgresql://{devstack.PG_READER}:")
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    init = (ROOT / "docker" / "postgres" / "reader-role.sh").read_text()
+    assert f"CREATE ROLE {devstack.PG_READER} LOGIN" in init
+    assert any(v.endswith("/docker-entrypoint-initdb.d/reader-role.sh:ro") for v in compose["services"]["recs-db"]["volumes"])

@@ -113,5 +113,6 @@ def measure_postgres(connect: Callable[[], Connection], recs: pa.Table, cold: pa
     }
 
 
-def drop_schema(conn: Connection, schema: str) -> None:
-    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+def drop_schema(conn: Connection, schema: str, *more: str) -> None:
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+        sql.SQL(", ").join(sql.Identifier(name) for name in (schema, *more))))

@@ -97,13 +97,14 @@ def _quality(prepared: dict) -> dict:
             "k": metrics["k"]}
 
 
-def _cleanup(settings, schema: str, prefix: str) -> None:
+def _cleanup(settings, dataset: str, schema: str, prefix: str) -> None:
     from movielens_recs.benchmark.publish_bench import drop_schema
     from movielens_recs.orchestration.connections import postgres_connect
     from movielens_recs.orchestration.publishing import s3_client
+    from movielens_recs.publish.sinks import Namespace
 
     with postgres_connect(schema=schema) as conn:
-        drop_schema(conn, schema)
+        drop_schema(conn, schema, Namespace(dataset, schema).pg_schema)
     client = s3_client()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.s3_bucket, Prefix=prefix + "/"):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             "log": str(log_path),
         }
     finally:
-        _cleanup(settings, os.environ["MLRECS_DB_SCHEMA"], os.environ["MLRECS_S3_PREFIX"])
+        _cleanup(settings, args.dataset, os.environ["MLRECS_DB_SCHEMA"], os.environ["MLRECS_S3_PREFIX"])
         shutil.rmtree(scratch, ignore_errors=True)
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"

@@ -117,11 +117,12 @@ def _model_lines(prepared: dict) -> list[str]:
     return out
 
 
-def _publish_lines(run: dict, user_id: int | None) -> list[str]:
+def _publish_lines(run: dict, dataset: str, user_id: int | None) -> list[str]:
     """Where the run published, what readers are served now, and one user's top N as a reader
     of PostgreSQL sees it."""
     from movielens_recs.orchestration.connections import postgres_connect
     from movielens_recs.publish import postgres as pg_publish
+    from movielens_recs.publish.sinks import Namespace
     from movielens_recs.recommend.output import output_uri, read_marker
 
     out = []
@@ -140,7 +141,8 @@ def _publish_lines(run: dict, user_id: int | None) -> list[str]:
                 extra = (f", COPY {result['rows'] / result['load_seconds']:,.0f} rows/s, "
                          f"readers switched in {result['switch_seconds'] * 1000:.1f} ms")
             out.append(f"  published to {result['where']}: {result['model_version']} ({result['rows']:,} rows{extra})")
-    with postgres_connect() as conn:
+    schema = Namespace(dataset, Settings.from_env().db_schema).pg_schema
+    with postgres_connect(schema=schema) as conn:
         pg_publish.ensure_schema(conn)
         served = pg_publish.current_version(conn)
         if served is None:
@@ -152,7 +154,7 @@ def _publish_lines(run: dict, user_id: int | None) -> list[str]:
             "SELECT rank, movie_id, title, score, predicted_rating FROM recommendations WHERE user_id = %s ORDER BY rank",
             (user_id,),
         ).fetchall()
-    out.append(f"  served now (PostgreSQL {Settings.from_env().db_schema}.recommendations): model version {served}")
+    out.append(f"  served now (PostgreSQL {schema}.recommendations): model version {served}")
     out.append(f"  top {len(rows)} for user {user_id}, read back from PostgreSQL:")
     out += [f"    {rank:3}. {title}  (movie {movie_id}, score {score:.2f}"
             + (f", predicted rating {predicted:.1f})" if predicted is not None else ")")
@@ -162,7 +164,7 @@ def _publish_lines(run: dict, user_id: int | None) -> list[str]:
     return out
 
 
-def format_summary(run: dict, log_path: Path, user_id: int | None = None) -> str:
+def format_summary(run: dict, log_path: Path, dataset: str, user_id: int | None = None) -> str:
     out = [f"DAG {DAG_ID}, run {run['run_id']}: {run['state'].upper()}"
            + (f" in {run['duration']:.0f} s" if run["duration"] else "")]
     out.append("  tasks:")
@@ -186,7 +188,7 @@ def format_summary(run: dict, log_path: Path, user_id: int | None = None) -> str
         out += _model_lines(prepared)
     elif run["tasks"].get("prepare_model", {}).get("state") == "skipped":
         out.append("  model: an earlier run of this date, snapshot and params already decided it; nothing to redo")
-    out += _publish_lines(run, user_id)
+    out += _publish_lines(run, dataset, user_id)
     if run["state"] != "success":
         out.append("  what went wrong:")
         out += [f"    {line}" for line in _failure_lines(log_path)]
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
     else:
-        print(format_summary(run, log_path, args.user))
+        print(format_summary(run, log_path, args.dataset, args.user))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 

@@ -10,6 +10,7 @@ already serves is a no-op there).
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime
 
 from airflow.sdk.exceptions import AirflowSkipException
@@ -39,11 +40,16 @@ def s3_client(conn_id: str = AWS_CONN_ID):
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
-def open_sinks(conn, settings: Settings, chosen: tuple[str, ...]) -> list[sinks_.Sink]:
-    """The chosen sinks, in the order they switch: PostgreSQL on `conn`, S3 through the hook."""
-    build = {"postgres": lambda: sinks_.PostgresSink(conn, settings.db_schema, settings.publish_keep),
-             "s3": lambda: sinks_.S3Sink(s3_client(), settings.s3_bucket, settings.s3_prefix)}
-    return [build[name]() for name in chosen]
+@contextmanager
+def open_sinks(settings: Settings, dataset: str, chosen: tuple[str, ...]):
+    """The chosen sinks of the dataset's namespace, in the order they switch: PostgreSQL on a
+    connection of its own that works in the namespace's schema, S3 through the hook."""
+    namespace = sinks_.Namespace(dataset, settings.db_schema, settings.s3_prefix)
+    with postgres_connect(schema=namespace.pg_schema) as conn:
+        build = {"postgres": lambda: sinks_.PostgresSink(conn, namespace.pg_schema, settings.publish_keep,
+                                                         settings.db_reader_role),
+                 "s3": lambda: sinks_.S3Sink(s3_client(), settings.s3_bucket, namespace.s3_prefix)}
+        yield [build[name]() for name in chosen]
 
 
 def publish(prepared: dict, dag_params: dict, context=None) -> dict:
@@ -55,8 +61,7 @@ def publish(prepared: dict, dag_params: dict, context=None) -> dict:
                                           lake_s3_options(settings.lake_uri))
 
     generated_at = datetime.fromisoformat(marker["generated_at"])
-    with postgres_connect() as conn, postgres_connect() as sink_conn:
-        targets = open_sinks(sink_conn, settings, chosen)
+    with postgres_connect() as conn, open_sinks(settings, prepared["dataset"], chosen) as targets:
         outcome = lifecycle.publish_and_crown(
             conn, prepared["model_id"], prepared["champion_id"] or None,
             lambda: sinks_.publish(targets, prepared["model_id"], recs, cold, generated_at))

@@ -217,6 +217,23 @@ def drop_old(conn: Connection, keep: int) -> list[str]:
     return dropped
 
 
+def grant_readers(conn: Connection, role: str | None) -> None:
+    """Let the apps' read-only role read the reader views of this schema, and nothing else: the
+    views run with their owner's rights, so the versions' tables need no grant."""
+    if not role:
+        return
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+        log.warning("reader role %s does not exist: apps must read as another role", role)
+        return
+    views = conn.execute("SELECT table_name FROM information_schema.views WHERE table_schema = current_schema() "
+                         "AND table_name IN (%s, %s)", (READER_VIEW, COLD_START_VIEW)).fetchall()
+    with conn.transaction():
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+            sql.Identifier(conn.execute("SELECT current_schema()").fetchone()[0]), sql.Identifier(role)))
+        for (view,) in views:
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(view), sql.Identifier(role)))
+
+
 def unavailable(conn: Connection, model_version: str) -> str | None:
     """Why readers cannot be switched to `model_version`, or None if they can."""
     ensure_schema(conn)

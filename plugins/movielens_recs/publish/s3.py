@@ -120,6 +120,13 @@ def verify(client, bucket: str, prefix: str, model_version: str) -> bytes:
     return body
 
 
+def adopt(client, bucket: str, prefix: str, manifest: dict) -> None:
+    """List a version published under another prefix under this one too (its files stay where
+    they are: the manifest names them), so that it can be served and rolled back to here."""
+    client.put_object(Bucket=bucket, Key=f"{version_prefix(prefix, manifest['model_version'])}/{MANIFEST}",
+                      Body=json.dumps(manifest, indent=2).encode(), ContentType="application/json")
+
+
 def switch(client, bucket: str, prefix: str, model_version: str) -> dict:
     """Serve a version published earlier again, by copying its manifest back to the fixed key."""
     body = verify(client, bucket, prefix, model_version)

@@ -7,22 +7,49 @@ stores cannot switch in one transaction. So this module keeps them in step:
 - when a sink fails after an earlier one has switched, the earlier ones go back to what they
   served before, so every sink still serves one version; a rerun then does the whole job;
 - `check` names any sink that serves something other than the champion, or nothing.
+
+Each dataset is served from a Namespace of its own (a PostgreSQL schema, an S3 prefix), so
+publishing one dataset never changes what readers of another see.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Protocol
 
 import pyarrow as pa
-from psycopg import Connection
+from psycopg import Connection, sql
 
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import s3 as s3_publish
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Where one dataset's recommendations are served: schema `<db_schema>_<dataset>` (its reader
+    views, its ledger of published versions, their tables) and S3 prefix `[<prefix>/]<dataset>/`
+    (its manifest and version files)."""
+
+    dataset: str
+    db_schema: str
+    s3_base: str = ""
+
+    @property
+    def pg_schema(self) -> str:
+        name = f"{self.db_schema}_{re.sub(r'[^a-z0-9]+', '_', self.dataset.lower()).strip('_')}"
+        if len(name) > 63:  # PostgreSQL's limit: keep names apart with a digest of the whole
+            name = f"{name[:54]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+        return name
+
+    @property
+    def s3_prefix(self) -> str:
+        return "/".join(part for part in (self.s3_base.strip("/"), self.dataset) if part)
 
 
 class SinkError(RuntimeError):
@@ -51,9 +78,12 @@ class Sink(Protocol):
 
 @dataclass
 class PostgresSink:
+    """`conn` works in `schema` (its search path): the namespace's own schema."""
+
     conn: Connection
     schema: str
     keep: int = 3
+    reader_role: str | None = None  # granted SELECT on the reader views, if the role exists
     name: str = "postgres"
 
     @property
@@ -75,6 +105,7 @@ class PostgresSink:
         # versions beyond `keep` go only in prune(): until every sink has switched, the one served
         # before must stay, so that a failure in a later sink can switch this one back
         result = pg_publish.publish(self.conn, recs, cold, version, generated_at, keep=None)
+        pg_publish.grant_readers(self.conn, self.reader_role)
         log.info("readers of %s now see %s (%d rows, COPY %.0f rows/s, switch %.1f ms)", self.where, version,
                  result.rows, result.rows_per_second, result.switch_seconds * 1000)
         return {"sink": self.name, "where": self.where, "model_version": version, "rows": result.rows,
@@ -83,6 +114,7 @@ class PostgresSink:
 
     def switch(self, version: str) -> None:
         pg_publish.switch(self.conn, version)
+        pg_publish.grant_readers(self.conn, self.reader_role)
 
     def prune(self) -> list[str]:
         return pg_publish.drop_old(self.conn, self.keep)
@@ -205,3 +237,49 @@ def check(sinks: list[Sink], champion: str | None) -> list[str]:
             problems.append("the sinks serve different versions: "
                             + ", ".join(f"{sink.name} {sink.served() or 'nothing'}" for sink in sinks))
     return problems
+
+
+def migrate_legacy(conn: Connection, legacy_schema: str, pg_sink: PostgresSink, s3_sink: S3Sink,
+                   legacy_prefix: str) -> dict[str, str]:
+    """Serve what an install from before namespaces served (one set for every dataset, in
+    `legacy_schema` and under `<legacy_prefix>/recommendations/`) from the namespaces' sinks.
+    Versions move over as they are; the namespace is switched only if it serves nothing yet, so
+    a second run never undoes a later publish."""
+    ident = sql.Identifier
+    moved = {}
+    legacy_ledger = conn.execute("SELECT to_regclass(%s)", (ident(legacy_schema, pg_publish.VERSIONS_TABLE)
+                                                            .as_string(conn),)).fetchone()[0]
+    if legacy_ledger is None:
+        moved["postgres"] = f"no {legacy_schema}.{pg_publish.VERSIONS_TABLE}: nothing to move"
+    else:
+        served_before = pg_sink.served()
+        rows = conn.execute(sql.SQL("SELECT model_version, recs_table, cold_table, rows, cold_rows, generated_at, "
+                                    "loaded_at, is_current FROM {}").format(ident(legacy_schema, pg_publish.VERSIONS_TABLE))
+                            ).fetchall()
+        current = None
+        with conn.transaction():
+            for version, recs_table, cold_table, rows_, cold_rows, generated_at, loaded_at, is_current in rows:
+                for table in (recs_table, cold_table):
+                    conn.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(
+                        ident(legacy_schema, table), ident(pg_sink.schema)))
+                conn.execute(sql.SQL(
+                    "INSERT INTO {} (model_version, recs_table, cold_table, rows, cold_rows, generated_at, loaded_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (model_version) DO NOTHING"
+                ).format(ident(pg_sink.schema, pg_publish.VERSIONS_TABLE)),
+                    (version, recs_table, cold_table, rows_, cold_rows, generated_at, loaded_at))
+                current = version if is_current else current
+            # the old views keep working (they follow the tables), so apps can move at their pace
+            conn.execute(sql.SQL("DROP TABLE {}").format(ident(legacy_schema, pg_publish.VERSIONS_TABLE)))
+        if current and served_before is None:
+            pg_sink.switch(current)
+        moved["postgres"] = (f"{len(rows)} versions moved to {pg_sink.schema}; "
+                             f"serving {pg_sink.served() or 'nothing'}")
+    legacy_current = s3_publish.current_manifest(s3_sink.client, s3_sink.bucket, legacy_prefix)
+    legacy_versions = s3_publish.versions(s3_sink.client, s3_sink.bucket, legacy_prefix)
+    for manifest in legacy_versions:
+        s3_publish.adopt(s3_sink.client, s3_sink.bucket, s3_sink.prefix, manifest)
+    if legacy_current and s3_sink.served() is None:
+        s3_sink.switch(legacy_current["model_version"])
+    moved["s3"] = (f"{len(legacy_versions)} versions listed under {s3_sink.where.rsplit('/', 1)[0]}; "
+                   f"serving {s3_sink.served() or 'nothing'}")
+    return moved

@@ -7,9 +7,11 @@ import uuid
 import psycopg
 import pytest
 
+from movielens_recs.config import DEFAULT_DATASET
 from movielens_recs.devstack import BUCKET
 from movielens_recs.publish import postgres as pg
 from movielens_recs.publish import s3
+from movielens_recs.publish.sinks import Namespace
 from tests.publish_fixtures import NOW, cold, recs
 
 
@@ -18,7 +20,12 @@ def env(stack, stack_env):
     schema, prefix = f"cli_{uuid.uuid4().hex[:8]}", f"tests/cli-{uuid.uuid4().hex[:8]}"
     yield {**stack_env, "MLRECS_DB_SCHEMA": schema, "MLRECS_S3_PREFIX": prefix}
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        for dataset in (DEFAULT_DATASET, "ml-x"):
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema}, {Namespace(dataset, schema).pg_schema} CASCADE")
+
+
+def namespace(env, dataset=DEFAULT_DATASET):
+    return Namespace(dataset, env["MLRECS_DB_SCHEMA"], env["MLRECS_S3_PREFIX"])
 
 
 def cli(env, *args):
@@ -26,21 +33,26 @@ def cli(env, *args):
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-def served(stack, env):
+def served(stack, env, dataset=DEFAULT_DATASET, schema=None):
+    ns = namespace(env, dataset)
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {env['MLRECS_DB_SCHEMA']}")
+        conn.execute(f"SET search_path TO {schema or ns.pg_schema}")
         pg_version = conn.execute("SELECT DISTINCT model_version FROM recommendations").fetchall()
-    manifest = s3.current_manifest(stack.s3_client(), BUCKET, env["MLRECS_S3_PREFIX"])
-    return [r[0] for r in pg_version], manifest["model_version"]
+    manifest = s3.current_manifest(stack.s3_client(), BUCKET, ns.s3_prefix)
+    return [r[0] for r in pg_version], manifest["model_version"] if manifest else None
+
+
+def publish_to(stack, schema, prefix, seeds):
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(f"SET search_path TO {schema}")
+        for seed in seeds:
+            pg.publish(conn, recs(20, seed), cold(seed), f"m-{seed}", NOW)
+            s3.publish(stack.s3_client(), BUCKET, prefix, f"m-{seed}", recs(20, seed), cold(seed))
 
 
 def test_rollback_serves_the_previous_version_in_both_sinks(stack, env):
-    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {env['MLRECS_DB_SCHEMA']}")
-        conn.execute(f"SET search_path TO {env['MLRECS_DB_SCHEMA']}")
-        for seed in (1, 2):
-            pg.publish(conn, recs(20, seed), cold(seed), f"m-{seed}", NOW)
-            s3.publish(stack.s3_client(), BUCKET, env["MLRECS_S3_PREFIX"], f"m-{seed}", recs(20, seed), cold(seed))
+    publish_to(stack, namespace(env).pg_schema, namespace(env).s3_prefix, (1, 2))
     assert served(stack, env) == (["m-2"], "m-2")
 
     done = cli(env, "rollback")
@@ -63,3 +75,21 @@ def test_rollback_with_nothing_to_go_back_to_says_so(stack, env):
     refused = cli(env, "rollback", "--sinks", "postgres")
     assert refused.returncode != 0
     assert "no earlier version is kept to roll back to" in refused.stderr
+
+
+def test_an_install_from_before_namespaces_keeps_serving_under_its_dataset(stack, env):
+    """The old layout: one set in the pipeline's schema and under <prefix>/recommendations/."""
+    publish_to(stack, env["MLRECS_DB_SCHEMA"], env["MLRECS_S3_PREFIX"], (1, 2))
+    moved = cli(env, "migrate", "--dataset", "ml-x")
+    assert moved.returncode == 0, moved.stderr
+    assert served(stack, env, "ml-x") == (["m-2"], "m-2")
+    # apps still on the old view keep reading the same set until they move
+    assert served(stack, env, "ml-x", schema=env["MLRECS_DB_SCHEMA"])[0] == ["m-2"]
+    shown = cli(env, "status", "--dataset", "ml-x")
+    assert "serving m-2" in shown.stdout and "kept m-1" in shown.stdout
+    back = cli(env, "rollback", "--dataset", "ml-x")
+    assert back.returncode == 0, back.stderr
+    assert served(stack, env, "ml-x") == (["m-1"], "m-1")
+    # a second migration changes nothing that was done since
+    again = cli(env, "migrate", "--dataset", "ml-x")
+    assert again.returncode == 0 and served(stack, env, "ml-x") == (["m-1"], "m-1")

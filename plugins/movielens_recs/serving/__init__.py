@@ -1,0 +1,1 @@
+"""The recommendations API (make serve)."""

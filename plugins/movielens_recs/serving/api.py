@@ -1,0 +1,202 @@
+"""The recommendations API apps call: each dataset's published top N, read from its namespace's
+reader views as the read-only role (`make serve`; OpenAPI docs at /docs).
+
+    GET /v1/{dataset}/users/{user_id}/recommendations?limit=&offset=&exclude=
+    GET /v1/{dataset}/popular?limit=
+    GET /healthz, /readyz
+
+Every list comes from one SQL statement, so it reads one snapshot: a publish or rollback that
+switches the views between two requests changes the next answer, never half of one. A user the
+model does not know gets the cold-start list, marked `cold_start`. The ETag is the model version:
+a client that sends it back in If-None-Match gets 304 until the next switch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import psycopg
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from movielens_recs.config import DEFAULT_DATASET, Settings
+from movielens_recs.publish.postgres import COLD_START_VIEW, READER_VIEW
+from movielens_recs.publish.sinks import Namespace
+
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    dsn: str  # the apps' read-only role
+    db_schema: str  # the pipeline's schema, whose namespaces are served
+    datasets: tuple[str, ...]  # what /readyz waits for
+    pool_size: int = 8
+
+    @classmethod
+    def from_env(cls, settings: Settings, env=os.environ) -> "ApiConfig":
+        dsn = env.get("MLRECS_READER_DATABASE_URL")
+        if not dsn:
+            raise SystemExit("MLRECS_READER_DATABASE_URL is not set: the API reads as the apps' read-only role")
+        datasets = tuple(d.strip() for d in (env.get("MLRECS_SERVE_DATASETS") or DEFAULT_DATASET).split(",") if d.strip())
+        return cls(dsn, settings.db_schema, datasets, int(env.get("MLRECS_API_POOL_SIZE") or 8))
+
+
+class Item(BaseModel):
+    rank: int
+    movie_id: int
+    title: str | None
+    score: float
+    predicted_rating: float | None = None
+
+
+class Recommendations(BaseModel):
+    dataset: str
+    user_id: int | None = None
+    model_version: str
+    generated_at: str
+    cold_start: bool
+    items: list[Item]
+
+
+# Each statement reads one view, so a request never holds a lock on one view while it waits for
+# the other: a switch (which replaces both views in one transaction) cannot deadlock with it.
+# The user's whole list is read (top N rows) and filtered and paged here, so that a user whose
+# rows are all excluded is told apart from a user the model does not know.
+_USER_SQL = """
+SELECT false AS cold_start, rank, movie_id, title, score, predicted_rating, model_version, generated_at
+  FROM {recs} WHERE user_id = %(user_id)s ORDER BY rank
+"""
+_COLD_SQL = """
+SELECT true AS cold_start, rank, movie_id, title, score, NULL::real AS predicted_rating, model_version, generated_at
+  FROM {cold} ORDER BY rank
+"""
+
+
+def _views(db_schema: str, dataset: str) -> dict:
+    if not DATASET_NAME.match(dataset):
+        raise HTTPException(404, f"unknown dataset {dataset!r}")
+    schema = Namespace(dataset, db_schema).pg_schema
+    return {"recs": sql.Identifier(schema, READER_VIEW), "cold": sql.Identifier(schema, COLD_START_VIEW)}
+
+
+def _exclusions(exclude: str | None) -> list[int]:
+    if not exclude:
+        return []
+    try:
+        ids = [int(part) for part in exclude.split(",") if part.strip()]
+    except ValueError:
+        raise HTTPException(422, f"exclude must be comma-separated movie ids, got {exclude!r}") from None
+    if len(ids) > 1000:
+        raise HTTPException(422, "exclude takes at most 1000 movie ids")
+    return ids
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    pool = AsyncConnectionPool(config.dsn, min_size=2, max_size=config.pool_size, open=False,
+                               kwargs={"autocommit": True, "row_factory": dict_row,
+                                       "application_name": "movielens_recs_api"})
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await pool.open(wait=True, timeout=30)
+        yield
+        await pool.close()
+
+    app = FastAPI(title="MovieLens recommendations", version="1", lifespan=lifespan,
+                  description="Precomputed top-N recommendations per dataset, as published by the daily DAG.")
+
+    async def query(dataset: str, statement: str, params: dict) -> list[dict]:
+        views = _views(config.db_schema, dataset)
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(sql.SQL(statement).format(**views), params)
+                return await cursor.fetchall()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidSchemaName):
+            raise HTTPException(404, f"dataset {dataset!r} has no published recommendations") from None
+
+    def answer(request: Request, dataset: str, user_id: int | None, rows: list[dict], exclude: list[int],
+               limit: int, offset: int) -> Response:
+        if not rows:
+            raise HTTPException(404, f"dataset {dataset!r} has no published recommendations")
+        first = rows[0]
+        etag = f'"{first["model_version"]}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        kept = [r for r in rows if r["movie_id"] not in exclude][offset:offset + limit]
+        items = [Item(rank=r["rank"], movie_id=r["movie_id"], title=r["title"], score=r["score"],
+                      predicted_rating=r["predicted_rating"]) for r in kept]
+        body = Recommendations(dataset=dataset, user_id=user_id, model_version=first["model_version"],
+                               generated_at=first["generated_at"].isoformat(), cold_start=first["cold_start"],
+                               items=items)
+        return JSONResponse(body.model_dump(), headers={"ETag": etag})
+
+    @app.get("/v1/{dataset}/users/{user_id}/recommendations", response_model=Recommendations,
+             responses={404: {"description": "unknown dataset, or nothing published for it"}})
+    async def recommendations(request: Request, dataset: str, user_id: int = Path(ge=1, le=2**31 - 1),
+                              limit: int = Query(10, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0, le=MAX_LIMIT),
+                              exclude: str | None = Query(None, description="comma-separated movie ids to leave out")):
+        """The user's published list (the cold-start list for a user the model does not know)."""
+        excluded = set(_exclusions(exclude))
+        rows = await query(dataset, _USER_SQL, {"user_id": user_id}) or await query(dataset, _COLD_SQL, {})
+        return answer(request, dataset, user_id, rows, excluded, limit, offset)
+
+    @app.get("/v1/{dataset}/popular", response_model=Recommendations,
+             responses={404: {"description": "unknown dataset, or nothing published for it"}})
+    async def popular(request: Request, dataset: str, limit: int = Query(10, ge=1, le=MAX_LIMIT)):
+        """The cold-start list: what a new user is shown."""
+        return answer(request, dataset, None, await query(dataset, _COLD_SQL, {}), set(), limit, 0)
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        """Ready once every served dataset has a published version."""
+        missing = []
+        for dataset in config.datasets:
+            try:
+                if not await query(dataset, _COLD_SQL, {}):
+                    missing.append(dataset)
+            except HTTPException:
+                missing.append(dataset)
+        status = 503 if missing else 200
+        return JSONResponse({"ready": not missing, "datasets": list(config.datasets), "not_published": missing},
+                            status_code=status)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.workers > 1:
+        uvicorn.run("movielens_recs.serving.api:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, access_log=False, log_level="warning")
+    else:
+        uvicorn.run(app_from_env(), host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
+def app_from_env() -> FastAPI:
+    """Settings read once, here, for the process (each uvicorn worker calls it)."""
+    return create_app(ApiConfig.from_env(Settings.from_env()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
