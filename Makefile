@@ -88,6 +88,10 @@ rollback: up
 bench: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)
 
+# needs wrk (Debian: apt-get install wrk); BENCH_ARGS="--users 100000 --connections 64 --seconds 30"
+bench-serve: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.benchmark.serve_bench $(BENCH_ARGS)
+
 data: install
 	@$(PY) -m movielens_recs.datasets.synthetic --ratings $(or $(SIZE),1M) $(if $(SEED),--seed $(SEED))
 
