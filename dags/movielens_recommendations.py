@@ -24,7 +24,7 @@ from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
 from movielens_recs.datasets.catalog import known_datasets
 from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
 from movielens_recs.models.tuning import MODES
-from movielens_recs.orchestration import modeling, publishing, tasks
+from movielens_recs.orchestration import assets, modeling, publishing, tasks
 from movielens_recs.orchestration.notify import on_failure
 from movielens_recs.orchestration.spark import (
     ProjectSparkSubmitOperator,
@@ -219,10 +219,13 @@ def movielens_recommendations():
             "--cutoff", _model("cutoff"),
             "--expectations-dir", str(settings.expectations_dir),
             "--data-docs-dir", str(settings.data_docs_dir),
+            # the dataset's rules (rules/<dataset>.yaml), checked against the catalog by prepare_model
+            "--exclude-movies", "{{ ti.xcom_pull(task_ids='prepare_model').get('excluded_movies', []) | tojson }}",
+            "--promote", "{{ ti.xcom_pull(task_ids='prepare_model').get('promotion', {}) | tojson }}",
         ],
     )
 
-    @task(execution_timeout=timedelta(minutes=30))
+    @task(execution_timeout=timedelta(minutes=30), outlets=[assets.PUBLISHED])
     def publish(prepared: dict, params=None, **context) -> dict:
         """Every chosen sink, then the promotion, serialized per dataset across all runs."""
         return publishing.publish(prepared, params, context)

@@ -27,6 +27,10 @@ def parse_args(argv):
     p.add_argument("--data-docs-dir", default=None)
     p.add_argument("--cutoff", default="", help="the model's cutoff (ISO time): only ratings before it count as seen")
     p.add_argument("--output-uri", default="", help="default: <model-uri>/recommendations")
+    p.add_argument("--exclude-movies", default="[]",
+                   help="JSON list of movie ids never recommended (the dataset's rules, checked by prepare_model)")
+    p.add_argument("--promote", default="{}",
+                   help='JSON {"movies": [...], "position": p, "max_per_list": c}: movies inserted into every list')
     return p.parse_args(argv)
 
 
@@ -35,6 +39,8 @@ def main(argv=None) -> int:
     for noisy in ("great_expectations", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
+
+    import json
 
     from movielens_recs.errors import EXIT_BAD_INPUT
     from movielens_recs.jobs import parse_cutoff, start_session
@@ -49,6 +55,7 @@ def main(argv=None) -> int:
             spark, model_id=args.model_id, model_uri=args.model_uri, ratings_uri=args.ratings,
             movies_uri=args.movies, top_n=args.top_n, output=output, expectations_dir=args.expectations_dir,
             cold_start_min_average=args.cold_start_min_average, data_docs_dir=args.data_docs_dir, cutoff=cutoff,
+            excluded=json.loads(args.exclude_movies or "[]"), promotion=json.loads(args.promote or "{}"),
         )
     finally:
         spark.stop()

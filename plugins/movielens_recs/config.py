@@ -61,6 +61,7 @@ class Settings:
     download_dir: Path = field(default=Path())
     data_docs_dir: Path = field(default=Path())
     expectations_dir: Path = field(default=Path())
+    rules_dir: Path = field(default=Path())  # rules/<dataset>.yaml: movies never recommended
     model_store_uri: str = ""
     db_schema: str = "mlrecs"
     # the apps' read-only PostgreSQL role, granted SELECT on every namespace's reader views
@@ -114,6 +115,7 @@ class Settings:
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),
+            rules_dir=Path(env.get("MLRECS_RULES_DIR") or root / "rules"),
             http_connect_timeout=_float(env, "MLRECS_HTTP_CONNECT_TIMEOUT", 10.0),
             http_read_timeout=_float(env, "MLRECS_HTTP_READ_TIMEOUT", 60.0),
             http_retries=_int(env, "MLRECS_HTTP_RETRIES", 3),

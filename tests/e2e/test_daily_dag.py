@@ -146,6 +146,12 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     published = run["results"]["publish"]
     assert (published["champion"], published["retired"]) == (first, None)
     assert [p["sink"] for p in published["published"]] == ["postgres", "s3"]
+    # consumers hear of it: one asset event per sink, with the version and its size
+    assert sorted((e["asset"], e["extra"]["model_version"], e["extra"]["rows"]) for e in run["asset_events"]) == [
+        ("mlrecs/ml-latest-small/postgres", first, from_pg.num_rows), ("mlrecs/ml-latest-small/s3", first, from_pg.num_rows)]
+    assert {e["uri"] for e in run["asset_events"]} == {
+        f"s3://{BUCKET}/{dag_env['MLRECS_S3_PREFIX']}/ml-latest-small/recommendations/_manifest.json",
+        f"postgres://127.0.0.1:{stack.config()['postgres_port']}/mlrecs/{dag_env['MLRECS_DB_SCHEMA']}_ml_latest_small/recommendations"}
 
     # next day, same archive, both models made worse by their params (a rank-1 ranking model is
     # little more than popularity): nothing is downloaded, parsed or validated again; the version
@@ -170,7 +176,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     log = open(again["log"]).read()
     assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
     # ... and nothing was recomputed or published: readers still get the first model's set
-    assert all(_states(again)[task] == "skipped" for task in PUBLISHING)
+    assert all(_states(again)[task] == "skipped" for task in PUBLISHING) and again["asset_events"] == []
     assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
     assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
 

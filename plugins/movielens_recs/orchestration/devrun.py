@@ -46,6 +46,7 @@ def latest_run() -> dict:
     from sqlalchemy import select
 
     from airflow.models import DagRun, TaskInstance
+    from airflow.models.asset import AssetEvent
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -60,6 +61,9 @@ def latest_run() -> dict:
         ).all()
         xcoms = session.scalars(
             XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, key="return_value")
+        ).all()
+        events = session.scalars(
+            select(AssetEvent).where(AssetEvent.source_dag_id == DAG_ID, AssetEvent.source_run_id == run.run_id)
         ).all()
         # `dags test` sets the run's start to its logical date, so time the run by its tasks
         starts = [ti.start_date for ti in tis if ti.start_date]
@@ -79,6 +83,7 @@ def latest_run() -> dict:
                 for ti in sorted(tis, key=lambda t: t.start_date or t.queued_dttm or run.start_date)
             },
             "results": {x.task_id: XComModel.deserialize_value(x) for x in xcoms},
+            "asset_events": [{"asset": e.asset.name, "uri": e.asset.uri, "extra": e.extra} for e in events],
         }
 
 

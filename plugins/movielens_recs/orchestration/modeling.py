@@ -9,14 +9,15 @@ import json
 import logging
 from datetime import datetime
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from movielens_recs import lifecycle, registry
 from movielens_recs.config import Settings
+from movielens_recs.errors import PipelineInputError
 from movielens_recs.gate import GateConfig
 from movielens_recs.models.params import AlsParams
 from movielens_recs.models.store import ModelLayout, model_dir, read_json
-from movielens_recs.orchestration.connections import postgres_connect
+from movielens_recs.orchestration.connections import lake_s3_options, postgres_connect
 from movielens_recs.orchestration.notify import on_rejection
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def prepare_model(ready: dict, dag_params: dict, context: dict, tuning: dict | N
     dataset = ready["dataset"]
     run_id = context.get("run_id")
     cutoff = cutoff_for(context)
+    excluded, promotion = apply_rules(settings, ready)
     with postgres_connect() as conn:
         registry.ensure_schema(conn)
         if tuning:
@@ -89,7 +91,30 @@ def prepare_model(ready: dict, dag_params: dict, context: dict, tuning: dict | N
         "champion_id": champion["model_id"] if champion else "",
         "champion_uri": champion["model_uri"] if champion else "",
         "checkpoint_dir": settings.checkpoint_dir,
+        "excluded_movies": excluded,
+        "promotion": promotion,
     }
+
+
+def apply_rules(settings: Settings, ready: dict) -> tuple[list[int], dict]:
+    """(excluded movie ids, promotion): the dataset's rules checked against its snapshot's
+    catalog before anything is trained; a bad rules file fails the run at once (no retry),
+    naming the problem."""
+    import pyarrow.parquet as pq
+
+    from movielens_recs.lake.filesystem import resolve
+    from movielens_recs.recommend.rules import Rules
+
+    try:
+        rules = Rules.load(settings.rules_dir, ready["dataset"])
+        filesystem, path = resolve(ready["movies_uri"], lake_s3_options(settings.lake_uri))
+        excluded = rules.excluded_ids(pq.read_table(path, filesystem=filesystem, columns=["movie_id", "genres"]))
+    except PipelineInputError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    if excluded or rules.promotion.movies:
+        log.info("rules %s: %d movies excluded from every list; promoted %s", rules.source, len(excluded),
+                 rules.promotion.as_dict() if rules.promotion.movies else "none")
+    return excluded, rules.promotion.as_dict() if rules.promotion.movies else {}
 
 
 def gate_config(dataset: str, dag_params: dict, settings: Settings) -> GateConfig:

@@ -19,6 +19,7 @@ from movielens_recs import lifecycle
 from movielens_recs.config import Settings, parse_sinks
 from movielens_recs.lake.filesystem import join
 from movielens_recs.models.store import ModelLayout
+from movielens_recs.orchestration import assets
 from movielens_recs.orchestration.connections import AWS_CONN_ID, lake_s3_options, postgres_connect
 from movielens_recs.orchestration.notify import on_rejection
 from movielens_recs.publish import sinks as sinks_
@@ -70,6 +71,8 @@ def publish(prepared: dict, dag_params: dict, context=None) -> dict:
         on_rejection(context or {}, outcome.message)
     if not outcome.proceed:
         raise AirflowSkipException(outcome.message)
+    if context and context.get("outlet_events") is not None:
+        assets.emit(context["outlet_events"], settings, prepared["dataset"], outcome.details["published"])
     return {"model_version": prepared["model_id"], "published": outcome.details["published"],
             "champion": prepared["model_id"], "retired": outcome.details["retired"]}
 

@@ -7,8 +7,8 @@ old set or the new one, never a mix and never an empty table. The last few versi
 rollback; older ones are dropped after the switch.
 
 Readers use two stable names in the pipeline's schema:
-    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating)
-    recommendations_cold_start(rank, movie_id, title, score, model_version, generated_at)
+    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating, promoted)
+    recommendations_cold_start(rank, movie_id, title, score, model_version, generated_at, promoted)
 Every identifier built from configuration goes through psycopg.sql.Identifier.
 """
 
@@ -47,9 +47,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS published_versions_one_current ON {versions} (
 """
 
 RECS_COLUMNS = ["user_id", "rank", "movie_id", "title", "score"]
-# the rating model's prediction; NULL in versions published before it existed
-OPTIONAL_RECS_COLUMNS = ["predicted_rating"]
+# the rating model's prediction, and whether a rule gave the place; NULL in versions published
+# before they existed
+OPTIONAL_RECS_COLUMNS = ["predicted_rating", "promoted"]
 COLD_COLUMNS = ["rank", "movie_id", "title", "score"]
+OPTIONAL_COLD_COLUMNS = ["promoted"]
 
 
 class PublishError(RuntimeError):
@@ -139,15 +141,15 @@ def publish(
         conn.execute(sql.SQL(
             "CREATE TABLE {} (user_id integer NOT NULL, rank smallint NOT NULL, movie_id integer NOT NULL, "
             "title text, score real NOT NULL, model_version text NOT NULL DEFAULT {}, "
-            "generated_at timestamptz NOT NULL DEFAULT {}, predicted_rating real)"
+            "generated_at timestamptz NOT NULL DEFAULT {}, predicted_rating real, promoted boolean)"
         ).format(ident(recs_table), sql.Literal(model_version), sql.Literal(generated_at)))
         conn.execute(sql.SQL(
             "CREATE TABLE {} (rank smallint NOT NULL, movie_id integer NOT NULL, title text, score real NOT NULL, "
-            "model_version text NOT NULL DEFAULT {}, generated_at timestamptz NOT NULL DEFAULT {})"
+            "model_version text NOT NULL DEFAULT {}, generated_at timestamptz NOT NULL DEFAULT {}, promoted boolean)"
         ).format(ident(cold_table), sql.Literal(model_version), sql.Literal(generated_at)))
         _copy(conn, recs_table, recommendations,
               RECS_COLUMNS + [c for c in OPTIONAL_RECS_COLUMNS if c in recommendations.column_names])
-        _copy(conn, cold_table, cold_start, COLD_COLUMNS)
+        _copy(conn, cold_table, cold_start, COLD_COLUMNS + [c for c in OPTIONAL_COLD_COLUMNS if c in cold_start.column_names])
         conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (user_id, rank)").format(ident(recs_table)))
         conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (rank)").format(ident(cold_table)))
         conn.execute(sql.SQL(
@@ -186,17 +188,20 @@ def switch(conn: Connection, model_version: str) -> float:
         recs_table, cold_table = row
         # a column added later goes last (CREATE OR REPLACE VIEW may only append), and a kept
         # version loaded before it existed serves NULL there
-        has_prediction = conn.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = %s AND column_name = 'predicted_rating'", (recs_table,)).fetchone()
+        def optional(table: str, column: str, kind: str):
+            found = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s AND column_name = %s", (table, column)).fetchone()
+            return sql.SQL("{} AS {}").format(ident(column) if found else sql.SQL(f"NULL::{kind}"), ident(column))
+
         conn.execute(sql.SQL(
             "CREATE OR REPLACE VIEW {} AS SELECT user_id, rank, movie_id, title, score, model_version, generated_at, "
-            "{} AS predicted_rating FROM {}"
-        ).format(ident(READER_VIEW), ident("predicted_rating") if has_prediction else sql.SQL("NULL::real"),
-                 ident(recs_table)))
+            "{}, {} FROM {}"
+        ).format(ident(READER_VIEW), optional(recs_table, "predicted_rating", "real"),
+                 optional(recs_table, "promoted", "boolean"), ident(recs_table)))
         conn.execute(sql.SQL(
-            "CREATE OR REPLACE VIEW {} AS SELECT rank, movie_id, title, score, model_version, generated_at FROM {}"
-        ).format(ident(COLD_START_VIEW), ident(cold_table)))
+            "CREATE OR REPLACE VIEW {} AS SELECT rank, movie_id, title, score, model_version, generated_at, {} FROM {}"
+        ).format(ident(COLD_START_VIEW), optional(cold_table, "promoted", "boolean"), ident(cold_table)))
         conn.execute(sql.SQL("UPDATE {} SET is_current = false WHERE is_current").format(ident(VERSIONS_TABLE)))
         conn.execute(sql.SQL("UPDATE {} SET is_current = true, served_from = now() WHERE model_version = %s").format(
             ident(VERSIONS_TABLE)), (model_version,))

@@ -16,11 +16,12 @@ from movielens_recs.validation.recommendations_check import build_recommendation
 
 def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, movies_uri: str, top_n: int,
                   output: str, expectations_dir: Path, cold_start_min_average: float = 3.5,
-                  data_docs_dir: Path | None = None, cutoff: datetime | None = None):
+                  data_docs_dir: Path | None = None, cutoff: datetime | None = None,
+                  excluded: list[int] | None = None, promotion: dict | None = None):
     """Returns (report, marker); the marker is written, last, only if the output passed.
 
     `cutoff`: the model's; what users had rated by then is excluded, and the cold-start list is
-    what was popular by then."""
+    what was popular by then. `excluded`, `promotion`: the dataset's rules (recommend/rules.py)."""
     remove_marker(output)  # a rerun must not leave an earlier run's marker over new files
     layout = ModelLayout(model_uri)
     model = load_ranking_model(layout)
@@ -29,14 +30,16 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
     generated_at = datetime.now(timezone.utc)
 
     started = time.perf_counter()
-    recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n).write.mode("overwrite").parquet(join(output, "recommendations"))
+    excluded = sorted(set(excluded or []))
+    recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n, excluded, promotion).write.mode("overwrite").parquet(join(output, "recommendations"))
     topn_seconds = time.perf_counter() - started
-    cold_start(ratings, movies, top_n, cold_start_min_average).write.mode("overwrite").parquet(join(output, "cold_start"))
+    cold_start(ratings, movies, top_n, cold_start_min_average, excluded, promotion).write.mode("overwrite").parquet(join(output, "cold_start"))
 
     # validate what was written, not what would be recomputed
     recs = spark.read.parquet(join(output, "recommendations"))
     cold = spark.read.parquet(join(output, "cold_start"))
-    frames = build_recommendation_frames(recs, cold, model.userFactors, model.itemFactors, ratings, movies, top_n)
+    frames = build_recommendation_frames(recs, cold, model.userFactors, model.itemFactors, ratings, movies, top_n,
+                                         excluded)
     report = validate_recommendations(frames, expectations_dir, top_n, data_docs_dir)
     users = model.userFactors.count()
     summary = {
@@ -50,6 +53,8 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
         "users_per_second": round(users / topn_seconds, 1) if topn_seconds else None,
         "cold_start_min_average": cold_start_min_average,
         "cutoff": cutoff.isoformat() if cutoff else None,
+        "excluded_movies": len(excluded),
+        "promotion": promotion or None,
     }
     write_json(join(output, REPORT), {**summary, **report.to_dict()})
     if not report.success:

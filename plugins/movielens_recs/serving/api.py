@@ -58,6 +58,7 @@ class Item(BaseModel):
     title: str | None
     score: float
     predicted_rating: float | None = None
+    promoted: bool | None = None  # the place was given by the dataset's include rules
 
 
 class Recommendations(BaseModel):
@@ -74,11 +75,12 @@ class Recommendations(BaseModel):
 # The user's whole list is read (top N rows) and filtered and paged here, so that a user whose
 # rows are all excluded is told apart from a user the model does not know.
 _USER_SQL = """
-SELECT false AS cold_start, rank, movie_id, title, score, predicted_rating, model_version, generated_at
+SELECT false AS cold_start, rank, movie_id, title, score, predicted_rating, promoted, model_version, generated_at
   FROM {recs} WHERE user_id = %(user_id)s ORDER BY rank
 """
 _COLD_SQL = """
-SELECT true AS cold_start, rank, movie_id, title, score, NULL::real AS predicted_rating, model_version, generated_at
+SELECT true AS cold_start, rank, movie_id, title, score, NULL::real AS predicted_rating, promoted, model_version,
+       generated_at
   FROM {cold} ORDER BY rank
 """
 
@@ -139,7 +141,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         body = {"dataset": dataset, "user_id": user_id, "model_version": first["model_version"],
                 "generated_at": first["generated_at"].isoformat(), "cold_start": first["cold_start"],
                 "items": [{"rank": r["rank"], "movie_id": r["movie_id"], "title": r["title"], "score": r["score"],
-                           "predicted_rating": r["predicted_rating"]} for r in kept]}
+                           "predicted_rating": r["predicted_rating"], "promoted": r["promoted"]} for r in kept]}
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers={"ETag": etag})
 
     @app.get("/v1/{dataset}/users/{user_id}/recommendations", response_model=Recommendations,

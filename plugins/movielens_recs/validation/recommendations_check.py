@@ -21,22 +21,27 @@ def _finite(column: str):
     return F.col(column).isNotNull() & ~F.isnan(column) & (F.abs(F.col(column)) < F.lit(float("inf")))
 
 
-def build_recommendation_frames(recs, cold, model_users, model_items, ratings, movies, top_n: int) -> dict:
-    """`model_users`/`model_items`: one `id` column each (the model's userFactors/itemFactors ids)."""
+def build_recommendation_frames(recs, cold, model_users, model_items, ratings, movies, top_n: int,
+                                excluded: list[int] | None = None) -> dict:
+    """`model_users`/`model_items`: one `id` column each (the model's userFactors/itemFactors ids).
+    `excluded`: movie ids the dataset's rules forbid (flag `movie_excluded`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     users = model_users.select(F.col("id").alias("user_id")).distinct()
-    items = model_items.select(F.col("id").alias("movie_id")).distinct()
+    excluded = list(excluded or [])
+    is_excluded = F.col("movie_id").isin(excluded) if excluded else F.lit(False)
+    items = model_items.select(F.col("id").alias("movie_id")).distinct().where(~is_excluded)
     catalog = movies.select("movie_id", F.lit(True).alias("movie_in_catalog")).distinct()
     rated = ratings.select("user_id", "movie_id").distinct().withColumn("already_rated", F.lit(True))
     previous = F.lag("score").over(Window.partitionBy("user_id").orderBy("rank"))
 
     flagged = (
-        recs.select("user_id", "rank", "movie_id", "title", "score", "predicted_rating")
+        recs.select("user_id", "rank", "movie_id", "title", "score", "predicted_rating", "promoted")
         .withColumn("score_is_finite", _finite("score"))
         .withColumn("predicted_rating_is_finite", _finite("predicted_rating"))
         .withColumn("score_in_rank_order", previous.isNull() | (previous >= F.col("score")))
+        .withColumn("movie_excluded", is_excluded)
         .join(rated, ["user_id", "movie_id"], "left")
         .join(catalog, "movie_id", "left")
         .join(users.withColumn("user_in_model", F.lit(True)), "user_id", "left")
@@ -63,7 +68,8 @@ def build_recommendation_frames(recs, cold, model_users, model_items, ratings, m
     )
 
     cold_flagged = (
-        cold.select("rank", "movie_id", "title", "score")
+        cold.select("rank", "movie_id", "title", "score", "promoted")
+        .withColumn("movie_excluded", is_excluded)
         .join(catalog, "movie_id", "left")
         .fillna(False, subset=["movie_in_catalog"])
     )

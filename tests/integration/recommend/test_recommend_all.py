@@ -180,3 +180,80 @@ def test_the_suites_name_each_kind_of_broken_output(spark, small, pandas_max_row
     assert broken[("recommendations", "already_rated")].unexpected_count == 1
     assert broken[("recommendations", "score_is_finite")].unexpected_count == 1
     assert broken[("recommendation_users", "rows = expected_rows")].unexpected_count == 2  # missing + gap
+
+
+def test_excluded_movies_never_appear_and_lists_stay_full(spark, small):
+    """The dataset's rules: the most recommended movies and the most popular one excluded."""
+    from pyspark.sql import functions as F
+
+    from movielens_recs.config import Settings
+    from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
+
+    model, ratings, movies, rating_model = small
+    good = recommend_all(model, rating_model, ratings, movies, N)
+    top = [r.movie_id for r in good.groupBy("movie_id").count().orderBy(F.desc("count")).limit(3).collect()]
+    excluded = top + [cold_start(ratings, movies, N).first().movie_id]
+    kept = recommend_all(model, rating_model, ratings, movies, N, excluded).cache()
+    kept_cold = cold_start(ratings, movies, N, excluded=excluded).cache()
+    assert kept.where(F.col("movie_id").isin(excluded)).count() == 0
+    assert kept_cold.where(F.col("movie_id").isin(excluded)).count() == 0 and kept_cold.count() == N
+    assert kept.count() == good.count(), "every list is still N long"
+    expectations = Settings.from_env().expectations_dir
+    frames = build_recommendation_frames(kept, kept_cold, model.userFactors, model.itemFactors, ratings, movies, N, excluded)
+    assert validate_recommendations(frames, expectations, N).success
+    # the suites catch an excluded movie that gets through anyway
+    frames = build_recommendation_frames(good, cold_start(ratings, movies, N), model.userFactors, model.itemFactors,
+                                         ratings, movies, N, excluded)
+    report = validate_recommendations(frames, expectations, N)
+    broken = {(f.suite, f.column): f for f in report.failures}
+    assert {("recommendations", "movie_excluded"), ("cold_start", "movie_excluded")} <= set(broken)
+    assert broken[("recommendations", "movie_excluded")].unexpected_count == good.where(F.col("movie_id").isin(excluded)).count()
+
+
+def test_promotions_take_their_place_on_a_hand_computed_case(spark):
+    from movielens_recs.recommend.topn_job import promote
+
+    top = spark.createDataFrame(
+        [(1, r, m, s) for r, (m, s) in enumerate([(10, .9), (11, .8), (12, .7), (13, .6)], 1)]
+        + [(2, r, m, s) for r, (m, s) in enumerate([(20, .5), (21, .4)], 1)]
+        + [(3, r, m, s) for r, (m, s) in enumerate([(100, .9), (31, .8), (32, .7), (33, .6)], 1)],
+        "user_id int, rank int, movie_id int, score float")
+    ratings = spark.createDataFrame([(1, 100, 4.0)], "user_id int, movie_id int, rating float")
+    got = promote(top, ratings, {"movies": [100, 101, 102], "position": 2, "max_per_list": 2}, 4, ["user_id"])
+    lists = {}
+    for row in got.orderBy("user_id", "rank").collect():
+        lists.setdefault(row.user_id, []).append((row.rank, row.movie_id, round(row.score, 2), row.promoted))
+    assert lists == {
+        # 100 was rated by user 1: the next two go at ranks 2 and 3, with the score of rank 2
+        1: [(1, 10, .9, False), (2, 101, .8, True), (3, 102, .8, True), (4, 11, .8, False)],
+        # a short list still gets them at the position, and keeps n
+        2: [(1, 20, .5, False), (2, 100, .4, True), (3, 101, .4, True), (4, 21, .4, False)],
+        # a promoted movie already in the list stays where the model put it
+        3: [(1, 100, .9, False), (2, 101, .8, True), (3, 102, .8, True), (4, 31, .8, False)],
+    }
+    cold = spark.createDataFrame([(1, 5, 30.0), (2, 6, 20.0), (3, 7, 10.0)], "rank int, movie_id int, score float")
+    rows = promote(cold, ratings, {"movies": [100], "position": 5, "max_per_list": 1}, 4, []).orderBy("rank").collect()
+    # past the list's end: right after it, with the last score
+    assert [(r.rank, r.movie_id, r.score, r.promoted) for r in rows] == [
+        (1, 5, 30.0, False), (2, 6, 20.0, False), (3, 7, 10.0, False), (4, 100, 10.0, True)]
+
+
+def test_a_promoted_movie_reaches_every_list_that_can_take_it_and_the_suites_pass(spark, small):
+    from pyspark.sql import functions as F
+
+    from movielens_recs.config import Settings
+    from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
+
+    model, ratings, movies, rating_model = small
+    # a movie nobody rated before: the model has no factors for it, so only the rule can place it
+    newest = movies.join(ratings, "movie_id", "left_anti").agg(F.max("movie_id")).first()[0]
+    promotion = {"movies": [newest], "position": 3, "max_per_list": 1}
+    recs = recommend_all(model, rating_model, ratings, movies, N, promotion=promotion).cache()
+    cold = cold_start(ratings, movies, N, promotion=promotion).cache()
+    users = model.userFactors.count()
+    placed = recs.where(F.col("promoted"))
+    assert placed.count() == users and placed.where((F.col("movie_id") != newest) | (F.col("rank") != 3)).count() == 0
+    assert recs.count() == users * N and cold.where(F.col("promoted")).select("rank", "movie_id").collect() == [(3, newest)]
+    frames = build_recommendation_frames(recs, cold, model.userFactors, model.itemFactors, ratings, movies, N)
+    report = validate_recommendations(frames, Settings.from_env().expectations_dir, N)
+    assert report.success, report.message("promoted")

@@ -44,7 +44,9 @@ def api(stack):
 def with_predictions(table):
     import pyarrow as pa
 
-    return table.append_column("predicted_rating", pa.array([4.5] * table.num_rows, pa.float32()))
+    table = table.append_column("predicted_rating", pa.array([4.5] * table.num_rows, pa.float32()))
+    # a rule gave rank 2 of every list its place
+    return table.append_column("promoted", pa.array([rank == 2 for rank in table.column("rank").to_pylist()]))
 
 
 def get(stack, path, headers=None):
@@ -71,6 +73,7 @@ def test_a_users_list_with_its_version_and_etag(api):
     assert [i["movie_id"] for i in body["items"]] == expected_movies(7, 1)
     assert [i["rank"] for i in body["items"]] == list(range(1, N + 1))
     assert body["items"][0]["predicted_rating"] == 4.5 and body["generated_at"].startswith("2026-11-21")
+    assert [i["promoted"] for i in body["items"][:3]] == [False, True, False]
     assert get(stack, f"/v1/{DATASET}/users/7/recommendations", {"If-None-Match": '"m-1"'})[0] == 304
 
 
