@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
-from movielens_recs.datasets.catalog import known_datasets
+from movielens_recs.datasets.catalog import DATASET_NAME_PATTERN, known_datasets
 from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
 from movielens_recs.models.tuning import MODES
 from movielens_recs.orchestration import assets, modeling, publishing, tasks
@@ -82,7 +82,7 @@ def _model_param(key: str) -> str:
         "dataset": Param(
             DEFAULT_DATASET,
             type="string",
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            pattern=DATASET_NAME_PATTERN,
             description=f"MovieLens release to fetch from MLRECS_BASE_URL, e.g. {', '.join(known_datasets())}",
         ),
         "rank": _als_param("rank", "integer", "rating model: ALS latent factors", minimum=1, maximum=500),

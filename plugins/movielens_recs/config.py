@@ -70,6 +70,9 @@ class Settings:
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
     http_retries: int = 3
+    # the whole transfer of an archive: a deadline, and a floor on its average rate after 10 s
+    http_deadline: float = 3600.0
+    http_min_bytes_per_second: float = 10_000.0
     # Zip-bomb guards: ml-32m unpacks to under 1 GiB at a ratio near 4, so these leave
     # a wide margin for real data while refusing archives that would fill the disk.
     max_uncompressed_bytes: int = 16 * 1024**3
@@ -119,6 +122,8 @@ class Settings:
             http_connect_timeout=_float(env, "MLRECS_HTTP_CONNECT_TIMEOUT", 10.0),
             http_read_timeout=_float(env, "MLRECS_HTTP_READ_TIMEOUT", 60.0),
             http_retries=_int(env, "MLRECS_HTTP_RETRIES", 3),
+            http_deadline=_float(env, "MLRECS_HTTP_DEADLINE", 3600.0),
+            http_min_bytes_per_second=_float(env, "MLRECS_HTTP_MIN_BYTES_PER_SECOND", 10_000.0),
             max_uncompressed_bytes=_int(env, "MLRECS_MAX_UNCOMPRESSED_BYTES", 16 * 1024**3),
             max_compression_ratio=_float(env, "MLRECS_MAX_COMPRESSION_RATIO", 100.0),
             spark_driver_memory=env.get("MLRECS_SPARK_DRIVER_MEMORY") or "2g",

@@ -22,8 +22,16 @@ class MissingChecksumError(DownloadError):
     """No checksum is published beside the archive, so it cannot be verified."""
 
 
+class ChecksumConflictError(DownloadError):
+    """The published checksum file gives the archive more than one MD5."""
+
+
 class ChecksumMismatchError(DownloadError):
     """The archive's MD5 differs from the published one: corrupt or tampered."""
+
+
+class DownloadTooSlowError(DownloadError):
+    """The transfer passed its deadline, or ran under the minimum rate."""
 
 
 class TruncatedDownloadError(DownloadError):
@@ -36,6 +44,10 @@ class UnsafeArchiveError(PipelineInputError):
 
 class CorruptArchiveError(PipelineInputError):
     """The archive cannot be read as a zip file."""
+
+
+class InvalidDatasetName(PipelineInputError):
+    """A dataset name that could escape the folders, prefixes and schemas named after it."""
 
 
 class SchemaError(PipelineInputError):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from movielens_recs import __version__
 from movielens_recs.config import Settings
+from movielens_recs.datasets.catalog import check_dataset_name
 from movielens_recs.datasets.download import ArchiveDownloader, archive_url
 from movielens_recs.datasets.extract import safe_extract
 from movielens_recs.datasets.readers import iter_ratings, locate, read_movies
@@ -30,11 +31,14 @@ def downloader_for(settings: Settings) -> ArchiveDownloader:
         connect_timeout=settings.http_connect_timeout,
         read_timeout=settings.http_read_timeout,
         retries=settings.http_retries,
+        deadline=settings.http_deadline,
+        min_bytes_per_second=settings.http_min_bytes_per_second,
     )
 
 
 def download(settings: Settings, store: SnapshotStore, dataset: str) -> dict:
     """Fetch and verify the archive, unless a complete snapshot of the same MD5 exists."""
+    check_dataset_name(dataset)
     downloader = downloader_for(settings)
     md5 = downloader.published_md5(dataset)
     if store.is_complete(dataset, md5):
@@ -58,6 +62,7 @@ def snapshot(settings: Settings, store: SnapshotStore, dataset: str, md5: str) -
     Returns the manifest plus `needs_validation`, which is False only when the snapshot was
     validated under the suites as they are now.
     """
+    check_dataset_name(dataset)
     manifest = store.manifest(dataset, md5)
     reused = bool(manifest and manifest["source"].get("parser_version") == PARSER_VERSION)
     if reused:

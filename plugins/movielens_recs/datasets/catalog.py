@@ -7,8 +7,11 @@ newer releases' half-star scale and wide size bounds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from movielens_recs.errors import InvalidDatasetName
 
 HALF_STARS = tuple(x / 2 for x in range(1, 11))  # 0.5 .. 5.0
 WHOLE_STARS = (1.0, 2.0, 3.0, 4.0, 5.0)
@@ -49,6 +52,20 @@ _SPECS = {
     "ml-25m": DatasetSpec("ml-25m", HALF_STARS, 25_000_095, 25_000_095),
     "ml-32m": DatasetSpec("ml-32m", HALF_STARS, 32_000_204, 32_000_204),
 }
+
+
+# A dataset's name becomes a folder of the lake and of the downloads, a URL path, a schema and an
+# S3 prefix: one path component, so no '/', and no leading '.' (which rules out '.' and '..').
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def check_dataset_name(name) -> str:
+    """The one check of a dataset's name, for every entry point (the DAG's param uses the same
+    pattern; the ingest functions, the sinks' namespaces and the API call this)."""
+    if not isinstance(name, str) or not re.fullmatch(DATASET_NAME_PATTERN, name):
+        raise InvalidDatasetName(f"invalid dataset name {name!r}: use letters, digits, '.', '_' and '-', "
+                                 "starting with a letter or digit, at most 100 characters")
+    return name
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from movielens_recs.errors import MissingChecksumError
+from movielens_recs.errors import ChecksumConflictError, MissingChecksumError
 
 # BSD form, as GroupLens publishes it: "MD5 (ml-latest-small.zip) = 1234..."
 _BSD = re.compile(r"^MD5 \((?P<name>.+)\) = (?P<hash>[0-9a-fA-F]{32})$")
@@ -19,7 +19,7 @@ def parse_md5_file(text: str, filename: str) -> str:
 
     Accepts a file listing several archives, and a bare hash on its own line.
     """
-    bare = None
+    bare, named = None, set()
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -27,10 +27,15 @@ def parse_md5_file(text: str, filename: str) -> str:
         match = _BSD.match(line) or _GNU.match(line)
         if match:
             if Path(match["name"].strip()).name == filename:
-                return match["hash"].lower()
+                named.add(match["hash"].lower())
             continue
         if re.fullmatch(r"[0-9a-fA-F]{32}", line):
             bare = line.lower()
+    if len(named) > 1:
+        raise ChecksumConflictError(f"the checksum file published for {filename} gives it different MD5s: "
+                                    f"{', '.join(sorted(named))}")
+    if named:
+        return named.pop()
     if bare is not None:
         return bare
     raise MissingChecksumError(

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from movielens_recs.datasets.catalog import check_dataset_name
 from movielens_recs.datasets.checksum import md5_of_file, parse_md5_file
 from movielens_recs.errors import (
     ChecksumMismatchError,
     DownloadError,
+    DownloadTooSlowError,
     MissingChecksumError,
     TruncatedDownloadError,
 )
@@ -63,6 +66,8 @@ def _session(retries: int) -> requests.Session:
 
 
 class ArchiveDownloader:
+    # the minimum rate is judged only after this long, so a slow start is not cut off
+    GRACE_SECONDS = 10.0
     def __init__(
         self,
         base_url: str,
@@ -70,14 +75,20 @@ class ArchiveDownloader:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         retries: int = 3,
+        deadline: float = 3600.0,
+        min_bytes_per_second: float = 10_000.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.download_dir = Path(download_dir)
         self.timeout = (connect_timeout, read_timeout)
+        # read_timeout bounds only the gap between two reads: a server dripping a byte a second
+        # never trips it. These bound the whole transfer.
+        self.deadline = deadline
+        self.min_bytes_per_second = min_bytes_per_second
         self.session = _session(retries)
 
     def published_md5(self, dataset: str) -> str:
-        url = archive_url(self.base_url, dataset) + ".md5"
+        url = archive_url(self.base_url, check_dataset_name(dataset)) + ".md5"
         try:
             response = self.session.get(url, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -95,6 +106,7 @@ class ArchiveDownloader:
 
     def fetch(self, dataset: str, expected_md5: str | None = None) -> DownloadedArchive:
         """Return a verified local copy of `<base_url>/<dataset>.zip`."""
+        check_dataset_name(dataset)
         md5 = expected_md5 or self.published_md5(dataset)
         url = archive_url(self.base_url, dataset)
         target = self.cached_path(dataset, md5)
@@ -128,13 +140,19 @@ class ArchiveDownloader:
                 if response.status_code != 200:
                     raise DownloadError(f"fetching {url} returned HTTP {response.status_code}")
                 announced = response.headers.get("Content-Length")
-                # decode_content=False: count the bytes on the wire, as Content-Length does
-                for chunk in response.raw.stream(1 << 20, decode_content=False):
+                started = time.monotonic()
+                # read1 returns as soon as any bytes arrive, so the limits below are checked
+                # even when a server drips; decode_content=False counts the bytes on the wire,
+                # as Content-Length does
+                while chunk := response.raw.read1(1 << 20, decode_content=False):
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
+                    self._check_pace(url, size, time.monotonic() - started)
         except requests.RequestException as exc:
             raise DownloadError(f"downloading {url} failed: {exc}") from exc
+        except DownloadError:
+            raise
         except Exception as exc:  # urllib3 raises its own errors on a cut connection
             if exc.__class__.__module__.startswith("urllib3"):
                 raise TruncatedDownloadError(
@@ -146,3 +164,11 @@ class ArchiveDownloader:
                 f"{url} announced {announced} bytes but only {size} arrived: truncated download"
             )
         return size, digest.hexdigest()
+
+    def _check_pace(self, url: str, size: int, elapsed: float) -> None:
+        if elapsed > self.deadline:
+            raise DownloadTooSlowError(f"downloading {url} took over {self.deadline:.0f} s ({size} bytes so far; "
+                                       "MLRECS_HTTP_DEADLINE)")
+        if elapsed > min(self.GRACE_SECONDS, self.deadline) and size / elapsed < self.min_bytes_per_second:
+            raise DownloadTooSlowError(f"downloading {url} ran at {size / elapsed:.0f} bytes/s, under the minimum "
+                                       f"of {self.min_bytes_per_second:.0f} (MLRECS_HTTP_MIN_BYTES_PER_SECOND)")

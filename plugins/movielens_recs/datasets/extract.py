@@ -1,7 +1,8 @@
 """Unpack a zip archive without trusting it.
 
 Checks every entry before writing anything: no absolute paths, no `..`, no links or devices,
-and neither the announced total size nor any entry's compression ratio may be absurd. The
+no two entries of the same name, and neither the announced total size nor the compression ratio
+of any entry, or of the archive as a whole, may be absurd. The
 announced sizes can lie, so bytes are counted again while they are written. Everything is
 unpacked into a temporary folder and renamed into place, so a refused or broken archive leaves
 nothing behind.
@@ -69,10 +70,24 @@ def safe_extract(
         infos = zf.infolist()
         if not infos:
             raise CorruptArchiveError(f"{label} is empty")
-        announced = 0
+        announced = compressed = 0
+        seen: dict[str, int] = {}
         for info in infos:
             _check_entry(info, label, max_ratio)
             announced += info.file_size
+            compressed += info.compress_size
+            key = PurePosixPath(info.filename.replace("\\", "/")).as_posix().rstrip("/")
+            seen[key] = seen.get(key, 0) + 1
+        duplicates = sorted(name for name, count in seen.items() if count > 1)
+        if duplicates:
+            raise UnsafeArchiveError(f"{label}: refused: entries with the same name, the last of which would "
+                                     f"silently win: {', '.join(duplicates)}")
+        # many small entries each under the per-entry threshold can still be a bomb together
+        if announced >= _RATIO_MIN_BYTES and announced / max(compressed, 1) > max_ratio:
+            raise UnsafeArchiveError(
+                f"{label}: refused: the archive's entries unpack to {announced} bytes from {compressed}, "
+                f"a ratio of {announced / max(compressed, 1):.0f}:1 over the limit of {max_ratio:.0f}:1 "
+                "(MLRECS_MAX_COMPRESSION_RATIO; zip bomb?)")
         if announced > max_total_bytes:
             raise UnsafeArchiveError(
                 f"{label}: refused: entries would unpack to {announced} bytes, over the "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from movielens_recs.errors import SchemaError
@@ -58,23 +59,29 @@ class MovieLensFiles:
     genres: Path | None = None
 
 
+RATINGS_FILES = ("ratings.csv", "ratings.dat", "u.data")
+
+
 def locate(root: Path) -> MovieLensFiles:
-    """Find the ratings and movies files in an unpacked archive (they sit one folder down)."""
+    """Find the ratings and movies files in an unpacked archive (they sit one folder down).
+    More than one ratings file is an error naming them all: which one is the release cannot be
+    guessed, and a stray one must never win silently."""
     root = Path(root)
-    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    for folder in candidates:
-        if (folder / "ratings.csv").is_file():
-            return MovieLensFiles("csv", folder / "ratings.csv", _require(folder / "movies.csv"))
-        if (folder / "ratings.dat").is_file():
-            return MovieLensFiles("dat", folder / "ratings.dat", _require(folder / "movies.dat"))
-        if (folder / "u.data").is_file():
-            genre = folder / "u.genre"
-            return MovieLensFiles(
-                "100k", folder / "u.data", _require(folder / "u.item"), genre if genre.is_file() else None
-            )
-    raise SchemaError(
-        f"no MovieLens ratings file in {root}: expected ratings.csv, ratings.dat or u.data"
-    )
+    folders = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+    found = [folder / name for folder in folders for name in RATINGS_FILES if (folder / name).is_file()]
+    if not found:
+        raise SchemaError(f"no MovieLens ratings file in {root}: expected ratings.csv, ratings.dat or u.data")
+    if len(found) > 1:
+        raise SchemaError("more than one ratings file in the archive: "
+                          + ", ".join(str(path.relative_to(root)) for path in found))
+    ratings = found[0]
+    folder = ratings.parent
+    if ratings.name == "ratings.csv":
+        return MovieLensFiles("csv", ratings, _require(folder / "movies.csv"))
+    if ratings.name == "ratings.dat":
+        return MovieLensFiles("dat", ratings, _require(folder / "movies.dat"))
+    genre = folder / "u.genre"
+    return MovieLensFiles("100k", ratings, _require(folder / "u.item"), genre if genre.is_file() else None)
 
 
 def _require(path: Path) -> Path:
@@ -83,13 +90,24 @@ def _require(path: Path) -> Path:
     return path
 
 
-def _to_unified(user, movie, rating, seconds) -> pa.RecordBatch:
-    rated_at = seconds.cast(pa.timestamp("s", tz="UTC")).cast(RATINGS_SCHEMA.field("rated_at").type)
+# Epoch seconds a millisecond timestamp can hold; beyond them the cast fails.
+_MAX_SECONDS = (2**63 - 1) // 1000
+
+
+def _to_unified(path: Path, first_row: int, user, movie, rating, seconds) -> pa.RecordBatch:
+    try:
+        rated_at = seconds.cast(pa.timestamp("s", tz="UTC")).cast(RATINGS_SCHEMA.field("rated_at").type)
+    except pa.ArrowInvalid:
+        bad = pc.or_(pc.greater(pc.abs(seconds), _MAX_SECONDS), pc.is_null(seconds))
+        index = pc.index(bad, True).as_py()
+        raise SchemaError(f"{path.name} row {first_row + index}: timestamp {seconds[index].as_py()} is out of range "
+                          "(epoch seconds)") from None
     return pa.RecordBatch.from_arrays([user, movie, rating, rated_at], schema=RATINGS_SCHEMA)
 
 
 def _csv_header(path: Path) -> list[str]:
-    with open(path, "r", encoding="utf-8", errors="replace", newline="") as fh:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark, which is not part of the header
+    with open(path, "r", encoding="utf-8-sig", errors="replace", newline="") as fh:
         first = fh.readline()
     return next(csv.reader([first]), []) if first else []
 
@@ -147,8 +165,12 @@ def iter_ratings(files: MovieLensFiles) -> Iterator[pa.RecordBatch]:
         )
     else:  # pragma: no cover - locate() only returns the three above
         raise SchemaError(f"unknown layout {files.layout}")
+    row = 1
     for batch in batches:
-        yield _to_unified(*(batch.column(n) for n in names))
+        yield _to_unified(files.ratings, row, *(batch.column(n) for n in names))
+        row += batch.num_rows
+    if row == 1:  # raised before the snapshot is marked complete (SnapshotStore.write)
+        raise SchemaError(f"{files.ratings.name} has no ratings: nothing after the header")
 
 
 def _decode(path: Path) -> str:
@@ -167,6 +189,9 @@ def read_movies(files: MovieLensFiles) -> pa.Table:
         try:
             table = pacsv.read_csv(
                 files.movies,
+                # a quoted title may hold a newline; without this, whether it parses depends on
+                # where the reader's blocks happen to split the file
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={"movieId": pa.int32(), "title": pa.string(), "genres": pa.string()},
                     include_columns=columns,
@@ -191,11 +216,14 @@ def read_movies(files: MovieLensFiles) -> pa.Table:
         if len(row) != expected:
             raise SchemaError(f"{files.movies.name} line {lineno}: expected {expected} fields, got {len(row)}")
         try:
-            ids.append(int(row[0]))
+            movie_id = int(row[0])
         except ValueError:
             raise SchemaError(
                 f"{files.movies.name} line {lineno}: movie id {row[0]!r} is not an integer"
             ) from None
+        if not 0 < movie_id < 2**31:
+            raise SchemaError(f"{files.movies.name} line {lineno}: movie id {movie_id} is out of range (1 to {2**31 - 1})")
+        ids.append(movie_id)
         titles.append(row[1])
         if files.layout == "dat":
             genres.append(row[2])
@@ -212,10 +240,13 @@ def _ml100k_genre_names(path: Path | None) -> list[str]:
     if path is None:
         return list(_ML100K_GENRES)
     pairs = []
-    for line in path.read_bytes().decode("latin-1").splitlines():
+    for lineno, line in enumerate(path.read_bytes().decode("latin-1").splitlines(), start=1):
         if "|" in line:
             name, index = line.rsplit("|", 1)
-            pairs.append((int(index), name))
+            try:
+                pairs.append((int(index), name))
+            except ValueError:
+                raise SchemaError(f"{path.name} line {lineno}: genre index {index!r} is not an integer") from None
     names = [name for _, name in sorted(pairs)]
     if len(names) != len(_ML100K_GENRES):
         raise SchemaError(f"{path.name} lists {len(names)} genres, expected {len(_ML100K_GENRES)}")

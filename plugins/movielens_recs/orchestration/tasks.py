@@ -8,7 +8,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from movielens_recs import ingest
 from movielens_recs.config import Settings
-from movielens_recs.errors import PipelineInputError
+from movielens_recs.errors import (
+    ChecksumConflictError,
+    DownloadTooSlowError,
+    InvalidDatasetName,
+    PipelineInputError,
+)
 from movielens_recs.lake.filesystem import join
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.store import read_json
@@ -28,9 +33,12 @@ def _fail_without_retry(exc: PipelineInputError) -> AirflowFailException:
 
 def download(dataset: str) -> dict:
     """Download errors keep the task's retries (a checksum mismatch can come from a flaky
-    transfer, and each retry fetches the archive afresh)."""
+    transfer, and each retry fetches the archive afresh), except those no retry can change."""
     settings = Settings.from_env()
-    return ingest.download(settings, _store(settings), dataset)
+    try:
+        return ingest.download(settings, _store(settings), dataset)
+    except (InvalidDatasetName, ChecksumConflictError, DownloadTooSlowError) as exc:
+        raise _fail_without_retry(exc) from exc
 
 
 def snapshot(downloaded: dict) -> dict:

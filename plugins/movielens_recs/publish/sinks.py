@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import pyarrow as pa
 from psycopg import Connection, sql
 
+from movielens_recs.datasets.catalog import check_dataset_name
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import s3 as s3_publish
 
@@ -39,6 +40,9 @@ class Namespace:
     dataset: str
     db_schema: str
     s3_base: str = ""
+
+    def __post_init__(self):
+        check_dataset_name(self.dataset)
 
     @property
     def pg_schema(self) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -29,10 +28,10 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
+from movielens_recs.errors import InvalidDatasetName
 from movielens_recs.publish.postgres import COLD_START_VIEW, READER_VIEW
 from movielens_recs.publish.sinks import Namespace
 
-DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_LIMIT = 100
 
 
@@ -86,9 +85,10 @@ SELECT true AS cold_start, rank, movie_id, title, score, NULL::real AS predicted
 
 
 def _views(db_schema: str, dataset: str) -> dict:
-    if not DATASET_NAME.match(dataset):
-        raise HTTPException(404, f"unknown dataset {dataset!r}")
-    schema = Namespace(dataset, db_schema).pg_schema
+    try:
+        schema = Namespace(dataset, db_schema).pg_schema
+    except InvalidDatasetName:
+        raise HTTPException(404, f"unknown dataset {dataset!r}") from None
     return {"recs": sql.Identifier(schema, READER_VIEW), "cold": sql.Identifier(schema, COLD_START_VIEW)}
 
 
