@@ -26,20 +26,12 @@ from movielens_recs.errors import (
     UnsafeArchiveError,
 )
 from movielens_recs.lake.snapshot import SnapshotStore
-from tests.conftest import write_md5
-from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files, zip_archive
-
-
-def _serve(server, files, extra=(), name="ml-test"):
-    archive = zip_archive(server.directory / f"{name}.zip", name, files, extra=list(extra))
-    write_md5(archive)
-    return archive
+from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files
+from tests.unit.test_ingest import _run, _serve
 
 
 def _snapshot(settings, dataset="ml-test"):
-    store = SnapshotStore(settings.lake_uri)
-    downloaded = ingest.download(settings, store, dataset)
-    return ingest.snapshot(settings, store, dataset, downloaded["md5"])
+    return _run(settings, dataset)[2]
 
 
 def _left_behind(settings, tmp_path, dataset="ml-test"):
