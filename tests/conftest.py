@@ -136,8 +136,28 @@ def stack():
     was_running = all(stack.status().values())
     stack.up()
     yield stack
+    remove_test_objects(stack)
     if not was_running and not os.environ.get("MLRECS_KEEP_STACK"):
         stack.down()
+
+
+# every S3 prefix a test publishes under starts with one of these (what `make run` publishes does not)
+TEST_PREFIXES = ("tests/", "e2e/")
+
+
+def remove_test_objects(stack) -> int:
+    """Delete what the tests wrote to the stack's S3 store, so that the store does not grow with
+    every run of the suite."""
+    from movielens_recs.devstack import BUCKET
+
+    client, removed = stack.s3_client(), 0
+    for prefix in TEST_PREFIXES:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
+                removed += len(keys)
+    return removed
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,20 @@ def test_tuning_is_optional_and_prepare_model_runs_either_way(dagbag):
     assert dag.get_task("prepare_model").upstream_task_ids == {"snapshot_ready", "tune"}
     assert dag.get_task("prepare_model").trigger_rule == "none_failed_min_one_success"
     assert dag.params.get_param("tune").schema["enum"] == ["off", "quick", "full"]
+
+
+@pytest.mark.parametrize("param, value", [
+    ("dataset", "../etc"), ("dataset", ""), ("top_n", 0), ("top_n", "ten"), ("sinks", ["ftp"]), ("sinks", []),
+    ("rank", -1), ("reg_param", -0.5), ("tune", "maybe"), ("k", 0),
+])
+def test_the_trigger_form_refuses_invalid_values(dagbag, param, value):
+    """The params' JSON schema is what the UI's trigger form and the API enforce."""
+    import copy
+
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags["movielens_recommendations"].params)
+    params.validate()  # the defaults are valid
+    with pytest.raises(ParamValidationError, match=f"param {param}"):
+        params.update({param: value})
+        params.validate()

@@ -117,3 +117,17 @@ def test_every_sink_serves_the_champion_after_down_and_up(stack, stack_env, pref
         assert conn.execute("SELECT * FROM recommendations ORDER BY user_id, rank").fetchall() == before
         conn.execute(f"DROP SCHEMA {schema}, {ns.pg_schema} CASCADE")
     assert s3.read(stack.s3_client(), BUCKET, s3.current_manifest(stack.s3_client(), BUCKET, ns.s3_prefix))[0].equals(s3_before)
+
+
+def test_what_the_tests_write_to_s3_is_removed_and_nothing_else(stack, prefix):
+    from tests.conftest import remove_test_objects
+
+    client = stack.s3_client()
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/recommendations/x", Body=b"x")
+    client.put_object(Bucket=BUCKET, Key="kept-by-the-tests/x", Body=b"x")
+    try:
+        assert remove_test_objects(stack) >= 1
+        assert client.list_objects_v2(Bucket=BUCKET, Prefix="tests/").get("KeyCount") == 0
+        assert client.get_object(Bucket=BUCKET, Key="kept-by-the-tests/x")["Body"].read() == b"x"
+    finally:
+        client.delete_object(Bucket=BUCKET, Key="kept-by-the-tests/x")

@@ -84,7 +84,11 @@ def test_job_fails_with_exit_code_and_message_under_spark_submit(stack, stack_en
     # spark-submit relays the Python driver's stdout and stderr together on its stdout
     assert proc.returncode == EXIT_BAD_INPUT, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "expect_column_values_to_be_in_set(rating) failed: 1 of 6 rows broke it, e.g. 7.0" in proc.stdout
-    assert json.loads(report.read_text())["success"] is False
+    written = json.loads(report.read_text())
+    assert written["success"] is False
+    # what the DAG's mark step does with that report: refuse it, so the snapshot never completes
+    with pytest.raises(RuntimeError, match="failed report"):
+        store.mark_validated(snap["dataset"], snap["snapshot_id"], written)
     assert not store.is_complete(snap["dataset"], snap["snapshot_id"])
 
 

@@ -24,10 +24,26 @@ def _run(settings, dataset="ml-test"):
     return store, downloaded, ingest.snapshot(settings, store, dataset, downloaded["md5"])
 
 
+def _left_behind(settings, dataset="ml-test") -> list:
+    """What download and snapshot write that a later run could mistake for good data: a manifest
+    (`_SNAPSHOT.json`), a data folder, or a partial download."""
+    root = settings.state_dir.parent
+    snapshots = root / "lake" / "snapshots" / dataset
+    found = [p for p in snapshots.rglob("*") if p.name == "_SNAPSHOT.json" or p.name.startswith("data-")] \
+        if snapshots.exists() else []
+    return found + list(root.rglob("*.part"))
+
+
 def _nothing_complete(settings, dataset="ml-test"):
-    snapshots = settings.state_dir.parent / "lake" / "snapshots" / dataset
-    markers = list(snapshots.rglob("_VALIDATED.json")) if snapshots.exists() else []
-    assert markers == []
+    assert _left_behind(settings, dataset) == []
+
+
+def test_the_leftover_check_sees_a_written_snapshot(dataset_server, settings_factory):
+    """The check the failure tests rely on finds what a good run writes."""
+    settings = settings_factory(dataset_server.url)
+    _serve(dataset_server, csv_files())
+    _run(settings)
+    assert {p.name.split("-")[0] for p in _left_behind(settings)} == {"_SNAPSHOT.json", "data"}
 
 
 def test_good_archive_becomes_a_snapshot_that_is_not_yet_complete(dataset_server, settings_factory):
@@ -115,3 +131,22 @@ def test_ratings_with_missing_column(dataset_server, settings_factory):
     _nothing_complete(settings)
     assert not list((settings.state_dir.parent / "lake").rglob("_SNAPSHOT.json"))
     assert not list((settings.state_dir / "work").iterdir()), "the unpacked archive must be cleaned up"
+
+
+def test_a_changed_suite_file_asks_for_validation_again(dataset_server, settings_factory, tmp_path):
+    import shutil
+
+    from movielens_recs.config import Settings
+
+    suites = tmp_path / "expectations"
+    shutil.copytree(Settings.from_env().expectations_dir, suites)
+    settings = settings_factory(dataset_server.url, MLRECS_EXPECTATIONS_DIR=suites)
+    _serve(dataset_server, csv_files())
+    store, _, snap = _run(settings)
+    store.mark_validated("ml-test", snap["snapshot_id"], {"success": True, "data_dir": snap["data_dir"],
+                                                          "suites_fingerprint": snap["suites_fingerprint"]})
+    assert _run(settings)[2]["needs_validation"] is False
+    ratings = suites / "ratings.json"
+    ratings.write_text(ratings.read_text().replace('"expectations": [', '"expectations": [\n', 1))
+    again = _run(settings)[2]
+    assert again["needs_validation"] is True and again["reused"], "same data, new suites: validate, not re-read"

@@ -27,26 +27,17 @@ from movielens_recs.errors import (
 )
 from movielens_recs.lake.snapshot import SnapshotStore
 from tests.movielens_fixtures import GOOD_MOVIES, GOOD_RATINGS, csv_files
-from tests.unit.test_ingest import _run, _serve
+from tests.unit.test_ingest import _left_behind, _run, _serve
 
 
 def _snapshot(settings, dataset="ml-test"):
     return _run(settings, dataset)[2]
 
 
-def _left_behind(settings, tmp_path, dataset="ml-test"):
-    """What a failed snapshot left: no manifest, no data folder, no partial file; and nothing
-    anywhere outside the test's own folders."""
-    snapshots = tmp_path / "lake" / "snapshots" / dataset
-    found = [p for p in snapshots.rglob("*") if p.name == "_SNAPSHOT.json" or p.name.startswith("data-")] \
-        if snapshots.exists() else []
-    return found + list(tmp_path.rglob("*.part"))
-
-
 def failing(settings, tmp_path, match, error=PipelineInputError):
     with pytest.raises(error, match=match) as raised:
         _snapshot(settings)
-    assert _left_behind(settings, tmp_path) == []
+    assert _left_behind(settings) == []
     return raised.value
 
 

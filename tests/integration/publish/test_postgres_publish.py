@@ -139,3 +139,16 @@ def test_identifiers_from_configuration_are_quoted(dsn_schema):
         pg.publish(conn, recs(5, 1), cold(1), evil, NOW)
         assert pg.current_version(conn) == evil
         assert "published_versions" in tables(conn)
+
+
+def test_a_half_loaded_version_left_behind_is_dropped_before_the_reload(dsn_schema):
+    """Tables of a version whose load died outside a transaction (an older release, a hand load):
+    the next publish of that version starts from nothing, so none of their rows are served."""
+    with connect(dsn_schema) as conn:
+        recs_table, cold_table = pg.table_names("m-1")
+        conn.execute(f'CREATE TABLE "{recs_table}" (user_id integer, rank smallint, movie_id integer, junk text)')
+        conn.execute(f'INSERT INTO "{recs_table}" VALUES (999, 1, 4242, \'half-loaded\')')
+        conn.execute(f'CREATE TABLE "{cold_table}" (rank smallint)')
+        pg.publish(conn, recs(20, 1), cold(1), "m-1", NOW)
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE user_id = 999) FROM recommendations").fetchone() == (200, 0)
+        assert conn.execute("SELECT count(*) FROM recommendations_cold_start").fetchone() == (N,)
