@@ -1,5 +1,7 @@
 """Small recommendation tables for the publish tests."""
 
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -25,3 +27,18 @@ def recs(users: int, version_seed: int, bad_last_row: bool = False) -> pa.Table:
 def cold(version_seed: int) -> pa.Table:
     return pa.table({"rank": pa.array(range(1, N + 1), pa.int16()), "movie_id": pa.array(range(100, 100 + N), pa.int32()),
                      "title": [f"Popular {i}" for i in range(N)], "score": pa.array([float(version_seed)] * N, pa.float32())})
+
+
+@contextmanager
+def running(stop: threading.Event, *targets):
+    """Each target in a thread of its own (readers looping until `stop` is set) for as long as the
+    block runs; then `stop` is set and every thread joined."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)

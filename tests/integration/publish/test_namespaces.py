@@ -11,7 +11,7 @@ import pytest
 from movielens_recs.devstack import BUCKET, PG_READER
 from movielens_recs.publish import s3, sinks
 from movielens_recs.publish.sinks import Namespace
-from tests.publish_fixtures import NOW, cold, recs
+from tests.publish_fixtures import NOW, cold, recs, running
 
 
 @pytest.fixture
@@ -95,10 +95,7 @@ def test_two_datasets_published_at_once_readers_of_each_see_only_their_own_compl
                 except Exception as exc:  # any error a reader gets is a failure of the publish
                     errors.append(repr(exc))
 
-    readers = [threading.Thread(target=read, args=(a.namespace, "a-")), threading.Thread(target=read, args=(b.namespace, "b-"))]
-    for thread in readers:
-        thread.start()
-    try:
+    with running(stop, lambda: read(a.namespace, "a-"), lambda: read(b.namespace, "b-")):
         writers = [threading.Thread(target=lambda ns=ns, p=p: [ns.publish(f"{p}-{i}", 2_000, i) for i in (1, 2)])
                    for ns, p in ((a, "a"), (b, "b"))]
         for thread in writers:
@@ -106,10 +103,6 @@ def test_two_datasets_published_at_once_readers_of_each_see_only_their_own_compl
         for thread in writers:
             thread.join(timeout=300)
         time.sleep(0.2)
-    finally:
-        stop.set()
-        for thread in readers:
-            thread.join(timeout=30)
     assert errors == []
     assert (a.served(), b.served()) == (["a-2", "a-2"], ["b-2", "b-2"])
     assert seen["ml-a"] <= {"a-0", "a-1", "a-2"} and seen["ml-b"] <= {"b-0", "b-1", "b-2"}

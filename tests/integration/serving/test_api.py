@@ -15,7 +15,7 @@ from movielens_recs.devstack import PG_READER
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace
 from tests.conftest import LOOPBACK, listening_addresses
-from tests.publish_fixtures import N, NOW, cold, recs
+from tests.publish_fixtures import N, NOW, cold, recs, running
 
 DATASET = "ml-api"
 
@@ -137,20 +137,13 @@ def test_no_response_mixes_versions_while_publishes_and_a_rollback_switch(api):
             except Exception as exc:  # an error page, a dropped connection: each is a failure
                 bad.append(repr(exc))
 
-    threads = [threading.Thread(target=reader, args=(user_id,)) for user_id in (3, 17, 42, 50)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    try:
+    with running(stop, *[lambda user_id=user_id: reader(user_id) for user_id in (3, 17, 42, 50)]):
+        time.sleep(0.3)
         for seed in (2, 3):
             sinks.publish(sink, f"m-{seed}", with_predictions(recs(50, seed)), cold(seed), NOW)
             time.sleep(0.3)
         sinks.rollback(sink)
         time.sleep(0.3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
     assert bad == []
     assert {"m-1", "m-2", "m-3"} <= set(answered), "the readers saw every switch"
     assert get(stack, f"/v1/{DATASET}/users/3/recommendations")[1]["model_version"] == "m-2"
