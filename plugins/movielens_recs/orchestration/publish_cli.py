@@ -30,11 +30,12 @@ def status(settings: Settings, dataset: str) -> tuple[list[str], list[str]]:
     with postgres_connect() as conn, open_sinks(settings, dataset, SINKS) as targets:
         registry.ensure_schema(conn)
         champion = registry.champion(conn, dataset)
+        served = {sink.name: sink.served() for sink in targets}
         for sink in targets:
-            served = sink.served()
-            out.append(f"{sink.name} {sink.where}: serving {served or 'nothing'}")
-            out += [f"    kept {version}{'  (served)' if version == served else ''}" for version in sink.kept()]
-        problems = sinks_.check(targets, champion["model_id"] if champion else None)
+            now = served[sink.name]
+            out.append(f"{sink.name} {sink.where}: serving {now or 'nothing'}")
+            out += [f"    kept {version}{'  (served)' if version == now else ''}" for version in sink.kept()]
+        problems = sinks_.check(targets, champion["model_id"] if champion else None, served)
     out.insert(0, f"champion of {dataset}: {champion['model_id'] if champion else 'none'}")
     return out + [f"WARNING: {problem}" for problem in problems], problems
 

@@ -228,19 +228,17 @@ def rollback(sinks: list[Sink], to_version: str | None = None) -> str:
     return target
 
 
-def check(sinks: list[Sink], champion: str | None) -> list[str]:
-    """Problems a reader would notice: a sink serving nothing, or not the champion."""
-    problems = []
-    for sink in sinks:
-        served = sink.served()
-        if champion and served != champion:
-            problems.append(f"{sink.name} ({sink.where}) serves {served or 'nothing'}, not the champion {champion}")
+def check(sinks: list[Sink], champion: str | None, served: dict[str, str | None] | None = None) -> list[str]:
+    """Problems a reader would notice: a sink serving nothing, or not the champion. `served`
+    (sink name -> version) saves asking each sink again when the caller already did."""
+    served = served if served is not None else {sink.name: sink.served() for sink in sinks}
     if not champion:
-        versions = {sink.served() for sink in sinks}
-        if len(versions) > 1:
-            problems.append("the sinks serve different versions: "
-                            + ", ".join(f"{sink.name} {sink.served() or 'nothing'}" for sink in sinks))
-    return problems
+        if len(set(served.values())) > 1:
+            return ["the sinks serve different versions: "
+                    + ", ".join(f"{sink.name} {served[sink.name] or 'nothing'}" for sink in sinks)]
+        return []
+    return [f"{sink.name} ({sink.where}) serves {served[sink.name] or 'nothing'}, not the champion {champion}"
+            for sink in sinks if served[sink.name] != champion]
 
 
 def migrate_legacy(conn: Connection, legacy_schema: str, pg_sink: PostgresSink, s3_sink: S3Sink,
