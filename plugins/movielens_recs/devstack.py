@@ -561,11 +561,7 @@ class Stack:
         self._wait("Airflow API server", self._airflow_healthy, "airflow-api-server", timeout=120)
 
     def _airflow_healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.airflow_url()}/api/v2/monitor/health", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        return _http_ok(f"{self.airflow_url()}/api/v2/monitor/health")
 
     def stop_airflow(self) -> list[str]:
         """Each service with its whole process group (API workers, executor workers, tasks)."""

@@ -9,7 +9,7 @@ import json
 import logging
 from datetime import datetime
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from movielens_recs import lifecycle, registry
 from movielens_recs.config import Settings
@@ -19,6 +19,7 @@ from movielens_recs.models.params import AlsParams
 from movielens_recs.models.store import ModelLayout, model_dir, read_json
 from movielens_recs.orchestration.connections import lake_s3_options, postgres_connect
 from movielens_recs.orchestration.notify import on_rejection
+from movielens_recs.orchestration.tasks import fail_without_retry
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def apply_rules(settings: Settings, ready: dict) -> tuple[list[int], dict]:
         filesystem, path = resolve(ready["movies_uri"], lake_s3_options(settings.lake_uri))
         excluded = rules.excluded_ids(pq.read_table(path, filesystem=filesystem, columns=["movie_id", "genres"]))
     except PipelineInputError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise fail_without_retry(exc) from exc
     if excluded or rules.promotion.movies:
         log.info("rules %s: %d movies excluded from every list; promoted %s", rules.source, len(excluded),
                  rules.promotion.as_dict() if rules.promotion.movies else "none")

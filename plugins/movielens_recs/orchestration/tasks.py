@@ -26,7 +26,7 @@ def _store(settings: Settings) -> SnapshotStore:
     return SnapshotStore(settings.lake_uri, lake_s3_options(settings.lake_uri))
 
 
-def _fail_without_retry(exc: PipelineInputError) -> AirflowFailException:
+def fail_without_retry(exc: PipelineInputError) -> AirflowFailException:
     """Bad data does not get better on retry: fail at once, with the problem as the message."""
     return AirflowFailException(f"{type(exc).__name__}: {exc}")
 
@@ -38,7 +38,7 @@ def download(dataset: str) -> dict:
     try:
         return ingest.download(settings, _store(settings), dataset)
     except (InvalidDatasetName, ChecksumConflictError, DownloadTooSlowError) as exc:
-        raise _fail_without_retry(exc) from exc
+        raise fail_without_retry(exc) from exc
 
 
 def snapshot(downloaded: dict) -> dict:
@@ -46,7 +46,7 @@ def snapshot(downloaded: dict) -> dict:
     try:
         result = ingest.snapshot(settings, _store(settings), downloaded["dataset"], downloaded["md5"])
     except PipelineInputError as exc:
-        raise _fail_without_retry(exc) from exc
+        raise fail_without_retry(exc) from exc
     result["report_uri"] = report_uri(settings, result)
     log.info(
         "snapshot %s/%s: %d ratings, %d movies (%s)",
