@@ -109,10 +109,14 @@ def check_prerequisites() -> list[str]:
 
 
 def check_test_prerequisites() -> list[str]:
-    """What only the test suite needs on top of the stack: the browser of the UI test."""
+    """What only the test suite needs on top of the stack: the browser of the UI test, and the
+    load generator of `make bench-serve`, whose test runs it."""
+    problems = []
     if not Path("/usr/bin/chromium").exists():
-        return ["Chromium not found at /usr/bin/chromium: the Airflow UI test needs it (Debian: apt-get install chromium; .ci/run installs it)"]
-    return []
+        problems.append("Chromium not found at /usr/bin/chromium: the Airflow UI test needs it (Debian: apt-get install chromium; .ci/run installs it)")
+    if not shutil.which("wrk"):
+        problems.append("wrk not found: the API load test needs it (Debian: apt-get install wrk; .ci/run installs it)")
+    return problems
 
 
 # -- state -----------------------------------------------------------------------------------
