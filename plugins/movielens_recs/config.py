@@ -66,6 +66,10 @@ class Settings:
     db_schema: str = "mlrecs"
     # the apps' read-only PostgreSQL role, granted SELECT on every namespace's reader views
     db_reader_role: str = "mlrecs_reader"
+    # the apps' role that may only record rating events (foldin/events.py)
+    db_writer_role: str = "mlrecs_writer"
+    # how often the fold-in DAG folds new rating events into the served model (cron or preset)
+    fold_in_schedule: str = "*/15 * * * *"
     checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
@@ -115,6 +119,8 @@ class Settings:
             checkpoint_dir=env.get("MLRECS_SPARK_CHECKPOINT_DIR") or str(state / "spark" / "checkpoints"),
             db_schema=env.get("MLRECS_DB_SCHEMA") or "mlrecs",
             db_reader_role=env.get("MLRECS_DB_READER_ROLE", "mlrecs_reader"),
+            db_writer_role=env.get("MLRECS_DB_WRITER_ROLE", "mlrecs_writer"),
+            fold_in_schedule=env.get("MLRECS_FOLD_IN_SCHEDULE") or "*/15 * * * *",
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),

@@ -40,6 +40,9 @@ PG_DATABASE = "mlrecs"
 PG_USER = "mlrecs"
 # the apps' role: SELECT on the namespaces' reader views, granted by each publish; nothing else
 PG_READER = "mlrecs_reader"
+# the apps' role that records ratings: INSERT on the namespaces' rating_events, granted by each
+# publish (foldin/events.py); nothing else, not even reading them back
+PG_WRITER = "mlrecs_writer"
 AIRFLOW_DATABASE = "airflow"
 AIRFLOW_ADMIN = "admin"
 # The S3 store's identities (.local/s3/identities.json): `admin` only creates the bucket,
@@ -202,11 +205,15 @@ class Stack:
 
     def postgres_dsn(self, database: str = PG_DATABASE, role: str = PG_USER) -> str:
         cfg = self.config()
-        password = cfg["postgres_password"] if role == PG_USER else self.reader_password()
+        password = {PG_USER: cfg["postgres_password"], PG_WRITER: self.writer_password()}.get(role) \
+            or self.reader_password()
         return f"postgresql://{role}:{password}@{HOST}:{cfg['postgres_port']}/{database}"
 
     def reader_password(self) -> str:
         return self._ensure("postgres_reader_password", lambda: secrets.token_hex(12))
+
+    def writer_password(self) -> str:
+        return self._ensure("postgres_writer_password", lambda: secrets.token_hex(12))
 
     def s3_endpoint(self) -> str:
         return f"http://{HOST}:{self.config()['s3_port']}"
@@ -270,6 +277,8 @@ class Stack:
             # what apps and the recommendations API connect as
             "AIRFLOW_CONN_POSTGRES_RECS_READER": self.postgres_dsn(role=PG_READER),
             "MLRECS_READER_DATABASE_URL": self.postgres_dsn(role=PG_READER),
+            # what apps (and the API's POST of ratings) record rating events as
+            "MLRECS_WRITER_DATABASE_URL": self.postgres_dsn(role=PG_WRITER),
             # the pipeline's S3 identity, and the apps' read-only one (S3_IDENTITIES)
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                 {"conn_type": "aws", "login": pipeline_key, "password": pipeline_secret, "extra": aws_extra}
@@ -464,12 +473,14 @@ class Stack:
                     conn.execute(
                         sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(PG_USER))
                     )
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_READER,)).fetchone()
-            conn.execute(sql.SQL(("ALTER" if exists else "CREATE") + " ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(PG_READER), sql.Literal(self.reader_password())))
+            for role, password in ((PG_READER, self.reader_password()), (PG_WRITER, self.writer_password())):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                conn.execute(sql.SQL(("ALTER" if exists else "CREATE") + " ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)))
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(AIRFLOW_DATABASE)))
-            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                sql.Identifier(PG_DATABASE), sql.Identifier(PG_READER)))
+            for role in (PG_READER, PG_WRITER):
+                conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(PG_DATABASE), sql.Identifier(role)))
 
     def _s3_identities(self) -> dict:
         bucket_grants = [f"{action}:{BUCKET}" for action in ("Read", "List", "Write", "Tagging")]

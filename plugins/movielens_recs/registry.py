@@ -145,6 +145,12 @@ def champion(conn: Connection, dataset: str) -> dict | None:
         ).fetchone()
 
 
+def champion_datasets(conn: Connection) -> list[str]:
+    ensure_schema(conn)
+    return [r[0] for r in conn.execute(
+        "SELECT dataset FROM model_registry WHERE status = 'champion' ORDER BY dataset").fetchall()]
+
+
 def history(conn: Connection, dataset: str, limit: int = 20) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(

@@ -21,6 +21,7 @@ from movielens_recs.lake.filesystem import join
 from movielens_recs.models.store import ModelLayout
 from movielens_recs.orchestration import assets
 from movielens_recs.orchestration.connections import AWS_CONN_ID, lake_s3_options, postgres_connect
+from movielens_recs.orchestration.folding import prepare_events
 from movielens_recs.orchestration.notify import on_rejection
 from movielens_recs.publish import sinks as sinks_
 from movielens_recs.recommend import output as recs_output
@@ -62,6 +63,9 @@ def publish(prepared: dict, dag_params: dict, context=None) -> dict:
                                           lake_s3_options(settings.lake_uri))
 
     generated_at = datetime.fromisoformat(marker["generated_at"])
+    if "postgres" in chosen:
+        # apps may record ratings for the fold-in once a version is served (foldin/events.py)
+        prepare_events(settings, prepared["dataset"], prepared["snapshot_id"])
     with postgres_connect() as conn, open_sinks(settings, prepared["dataset"], chosen) as targets:
         outcome = lifecycle.publish_and_crown(
             conn, prepared["model_id"], prepared["champion_id"] or None,

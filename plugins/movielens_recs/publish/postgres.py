@@ -7,9 +7,15 @@ old set or the new one, never a mix and never an empty table. The last few versi
 rollback; older ones are dropped after the switch.
 
 Readers use two stable names in the pipeline's schema:
-    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating, promoted)
+    recommendations(user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating, promoted,
+                    fold_in_seq)
     recommendations_cold_start(rank, movie_id, title, score, model_version, generated_at, promoted)
 Every identifier built from configuration goes through psycopg.sql.Identifier.
+
+Between retrains, a fold-in (foldin/) replaces some users' lists of the served version: the view
+takes a user's rows from `fold_in_recs` when `fold_in_users` names the user for that version,
+else from the version's table. Each side is filtered by the served version, so publishing
+another version stops serving the old one's fold-ins in the same switch.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 READER_VIEW = "recommendations"
 COLD_START_VIEW = "recommendations_cold_start"
 VERSIONS_TABLE = "published_versions"
+FOLD_IN_USERS, FOLD_IN_RECS = "fold_in_users", "fold_in_recs"
 
 _VERSIONS_DDL = """
 CREATE TABLE IF NOT EXISTS {versions} (
@@ -44,7 +51,29 @@ CREATE TABLE IF NOT EXISTS {versions} (
     is_current     boolean NOT NULL DEFAULT false
 );
 CREATE UNIQUE INDEX IF NOT EXISTS published_versions_one_current ON {versions} ((true)) WHERE is_current;
+-- users whose list a fold-in recomputed for a version (foldin/), and those lists
+CREATE TABLE IF NOT EXISTS fold_in_users (
+    model_version  text NOT NULL,
+    user_id        integer NOT NULL,
+    fold_in_seq    bigint NOT NULL,
+    folded_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model_version, user_id)
+);
+CREATE TABLE IF NOT EXISTS fold_in_recs (
+    model_version    text NOT NULL,
+    user_id          integer NOT NULL,
+    rank             smallint NOT NULL,
+    movie_id         integer NOT NULL,
+    title            text,
+    score            real NOT NULL,
+    predicted_rating real,
+    promoted         boolean,
+    fold_in_seq      bigint NOT NULL,
+    generated_at     timestamptz NOT NULL,
+    PRIMARY KEY (model_version, user_id, rank)
+);
 """
+FOLD_IN_COLUMNS = ["user_id", "rank", "movie_id", "title", "score", "predicted_rating", "promoted"]
 
 RECS_COLUMNS = ["user_id", "rank", "movie_id", "title", "score"]
 # the rating model's prediction, and whether a rule gave the place; NULL in versions published
@@ -194,11 +223,19 @@ def switch(conn: Connection, model_version: str) -> float:
                 "AND table_name = %s AND column_name = %s", (table, column)).fetchone()
             return sql.SQL("{} AS {}").format(ident(column) if found else sql.SQL(f"NULL::{kind}"), ident(column))
 
+        # one statement reads both sides in one snapshot: a user's list is the version's or the
+        # fold-in's, whole, never a mix
         conn.execute(sql.SQL(
-            "CREATE OR REPLACE VIEW {} AS SELECT user_id, rank, movie_id, title, score, model_version, generated_at, "
-            "{}, {} FROM {}"
-        ).format(ident(READER_VIEW), optional(recs_table, "predicted_rating", "real"),
-                 optional(recs_table, "promoted", "boolean"), ident(recs_table)))
+            "CREATE OR REPLACE VIEW {view} AS "
+            "SELECT r.user_id, r.rank, r.movie_id, r.title, r.score, r.model_version, r.generated_at, "
+            "{predicted}, {promoted}, NULL::bigint AS fold_in_seq FROM {recs} r "
+            "WHERE NOT EXISTS (SELECT 1 FROM fold_in_users f WHERE f.model_version = {version} "
+            "AND f.user_id = r.user_id) "
+            "UNION ALL SELECT user_id, rank, movie_id, title, score, model_version, generated_at, predicted_rating, "
+            "promoted, fold_in_seq FROM fold_in_recs WHERE model_version = {version}"
+        ).format(view=ident(READER_VIEW), predicted=optional(recs_table, "predicted_rating", "real"),
+                 promoted=optional(recs_table, "promoted", "boolean"), recs=ident(recs_table),
+                 version=sql.Literal(model_version)))
         conn.execute(sql.SQL(
             "CREATE OR REPLACE VIEW {} AS SELECT rank, movie_id, title, score, model_version, generated_at, {} FROM {}"
         ).format(ident(COLD_START_VIEW), optional(cold_table, "promoted", "boolean"), ident(cold_table)))
@@ -217,9 +254,36 @@ def drop_old(conn: Connection, keep: int) -> list[str]:
         ).format(ident(VERSIONS_TABLE)), (keep - 1,)).fetchall()
         for version, recs_table, cold_table in rows:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(ident(recs_table), ident(cold_table)))
-            conn.execute(sql.SQL("DELETE FROM {} WHERE model_version = %s").format(ident(VERSIONS_TABLE)), (version,))
+            for table in (VERSIONS_TABLE, FOLD_IN_USERS, FOLD_IN_RECS):
+                conn.execute(sql.SQL("DELETE FROM {} WHERE model_version = %s").format(ident(table)), (version,))
             dropped.append(version)
     return dropped
+
+
+def serves_fold_ins(conn: Connection) -> bool:
+    """Whether the reader view takes fold-ins into account (views switched before they existed
+    do not, until the next switch)."""
+    return conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                        "AND table_name = %s AND column_name = 'fold_in_seq'", (READER_VIEW,)).fetchone() is not None
+
+
+def replace_users(conn: Connection, model_version: str, recs: pa.Table, sequence: int, generated_at: datetime) -> int:
+    """Replace the lists of the users in `recs` (FOLD_IN_COLUMNS) for `model_version` with fold-in
+    `sequence`, inside the caller's transaction: readers see every user's new list at its commit,
+    or none. Returns the number of users."""
+    users = sorted(set(recs.column("user_id").to_pylist()))
+    for table in (FOLD_IN_RECS, FOLD_IN_USERS):
+        conn.execute(sql.SQL("DELETE FROM {} WHERE model_version = %s AND user_id = ANY(%s)").format(
+            sql.Identifier(table)), (model_version, users))
+    stmt = sql.SQL("COPY fold_in_recs ({}, model_version, fold_in_seq, generated_at) FROM STDIN").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in FOLD_IN_COLUMNS))
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        for row in zip(*(recs.column(c).to_pylist() for c in FOLD_IN_COLUMNS)):
+            copy.write_row((*row, model_version, sequence, generated_at))
+    with conn.cursor() as cur, cur.copy("COPY fold_in_users (model_version, user_id, fold_in_seq) FROM STDIN") as copy:
+        for user in users:
+            copy.write_row((model_version, user, sequence))
+    return len(users)
 
 
 def grant_readers(conn: Connection, role: str | None) -> None:

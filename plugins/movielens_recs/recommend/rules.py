@@ -124,3 +124,20 @@ def _ids(value, key: str, source: str) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in value):
         raise RulesError(f"{source}: {key} must be a list of positive movie ids; got {value!r}")
     return value
+
+
+def promote_list(top: list[tuple[int, float]], rated: set[int], promotion: dict | None, n: int
+                 ) -> list[tuple[int, float, bool]]:
+    """One list's (movie_id, score, promoted), best first: topn_job.promote's rule for a list
+    computed outside Spark (the fold-in's), and the two are tested to agree."""
+    rows = [(movie, score, False) for movie, score in top]
+    if not promotion or not promotion.get("movies") or not rows:
+        return rows[:n]
+    held = {movie for movie, _ in top}
+    chosen = [m for m in promotion["movies"] if m not in held and m not in rated][:int(promotion.get("max_per_list", 1))]
+    if not chosen:
+        return rows[:n]
+    at = min(int(promotion.get("position", 1)), len(rows) + 1)
+    # the place's score: the item that held rank `at`, or the list's last past its end
+    score = rows[at - 1][1] if at <= len(rows) else min(s for _, s in top)
+    return (rows[:at - 1] + [(movie, score, True) for movie in chosen] + rows[at - 1:])[:n]

@@ -3,12 +3,17 @@ reader views as the read-only role (`make serve`; OpenAPI docs at /docs).
 
     GET /v1/{dataset}/users/{user_id}/recommendations?limit=&offset=&exclude=
     GET /v1/{dataset}/popular?limit=
+    POST /v1/{dataset}/users/{user_id}/ratings   record a rating event (foldin/events.py)
     GET /healthz, /readyz
 
 Every list comes from one SQL statement, so it reads one snapshot: a publish or rollback that
 switches the views between two requests changes the next answer, never half of one. A user the
 model does not know gets the cold-start list, marked `cold_start`. The ETag is the model version:
-a client that sends it back in If-None-Match gets 304 until the next switch.
+a client that sends it back in If-None-Match gets 304 until the next switch (a user's
+fold-in also changes the ETag: it is the version plus the fold-in's sequence).
+
+Ratings are written as the writer role (MLRECS_WRITER_DATABASE_URL), which may only insert
+events; the database's constraints refuse a bad one, and the API answers with their reason.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import psycopg
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
@@ -25,10 +31,11 @@ from fastapi.responses import JSONResponse
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
 from movielens_recs.errors import InvalidDatasetName
+from movielens_recs.foldin import events
 from movielens_recs.publish.postgres import COLD_START_VIEW, READER_VIEW
 from movielens_recs.publish.sinks import Namespace
 
@@ -41,6 +48,7 @@ class ApiConfig:
     db_schema: str  # the pipeline's schema, whose namespaces are served
     datasets: tuple[str, ...]  # what /readyz waits for
     pool_size: int = 4  # per worker; more only adds PostgreSQL backends competing for the same cores
+    writer_dsn: str | None = None  # the apps' role that records rating events; None: no POST
 
     @classmethod
     def from_env(cls, settings: Settings, env=os.environ) -> "ApiConfig":
@@ -48,7 +56,8 @@ class ApiConfig:
         if not dsn:
             raise SystemExit("MLRECS_READER_DATABASE_URL is not set: the API reads as the apps' read-only role")
         datasets = tuple(d.strip() for d in (env.get("MLRECS_SERVE_DATASETS") or DEFAULT_DATASET).split(",") if d.strip())
-        return cls(dsn, settings.db_schema, datasets, int(env.get("MLRECS_API_POOL_SIZE") or 4))
+        return cls(dsn, settings.db_schema, datasets, int(env.get("MLRECS_API_POOL_SIZE") or 4),
+                   env.get("MLRECS_WRITER_DATABASE_URL") or None)
 
 
 class Item(BaseModel):
@@ -66,7 +75,24 @@ class Recommendations(BaseModel):
     model_version: str
     generated_at: str
     cold_start: bool
+    fold_in_seq: int | None = None  # the fold-in that computed this user's list; None: the version's own
     items: list[Item]
+
+
+class RatingEvent(BaseModel):
+    movie_id: int = Field(ge=1, le=2**31 - 1)
+    rating: float
+    rated_at: AwareDatetime | None = Field(None, description="when the user rated (default: now); not in the future")
+    idempotency_key: str = Field(min_length=1, max_length=200,
+                                 description="the app's id of this event: a retry with the same key is refused "
+                                             "(409), so the rating counts once")
+
+
+class RecordedEvent(RatingEvent):
+    dataset: str
+    user_id: int
+    rated_at: AwareDatetime
+    status: str = "recorded"
 
 
 # Each statement reads one view, so a request never holds a lock on one view while it waits for
@@ -74,12 +100,13 @@ class Recommendations(BaseModel):
 # The user's whole list is read (top N rows) and filtered and paged here, so that a user whose
 # rows are all excluded is told apart from a user the model does not know.
 _USER_SQL = """
-SELECT false AS cold_start, rank, movie_id, title, score, predicted_rating, promoted, model_version, generated_at
+SELECT false AS cold_start, rank, movie_id, title, score, predicted_rating, promoted, model_version, generated_at,
+       fold_in_seq
   FROM {recs} WHERE user_id = %(user_id)s ORDER BY rank
 """
 _COLD_SQL = """
 SELECT true AS cold_start, rank, movie_id, title, score, NULL::real AS predicted_rating, promoted, model_version,
-       generated_at
+       generated_at, NULL::bigint AS fold_in_seq
   FROM {cold} ORDER BY rank
 """
 
@@ -89,7 +116,8 @@ def _views(db_schema: str, dataset: str) -> dict:
         schema = Namespace(dataset, db_schema).pg_schema
     except InvalidDatasetName:
         raise HTTPException(404, f"unknown dataset {dataset!r}") from None
-    return {"recs": sql.Identifier(schema, READER_VIEW), "cold": sql.Identifier(schema, COLD_START_VIEW)}
+    return {"recs": sql.Identifier(schema, READER_VIEW), "cold": sql.Identifier(schema, COLD_START_VIEW),
+            "events": sql.Identifier(schema, events.EVENTS_TABLE), "scale": sql.Identifier(schema, "rating_scale")}
 
 
 def _exclusions(exclude: str | None) -> list[int]:
@@ -108,11 +136,18 @@ def create_app(config: ApiConfig) -> FastAPI:
     pool = AsyncConnectionPool(config.dsn, min_size=2, max_size=config.pool_size, open=False,
                                kwargs={"autocommit": True, "row_factory": dict_row,
                                        "application_name": "movielens_recs_api"})
+    writer = AsyncConnectionPool(config.writer_dsn, min_size=1, max_size=2, open=False,
+                                 kwargs={"autocommit": True, "application_name": "movielens_recs_api_writer"}) \
+        if config.writer_dsn else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await pool.open(wait=True, timeout=30)
+        if writer:
+            await writer.open(wait=True, timeout=30)
         yield
+        if writer:
+            await writer.close()
         await pool.close()
 
     app = FastAPI(title="MovieLens recommendations", version="1", lifespan=lifespan,
@@ -132,7 +167,8 @@ def create_app(config: ApiConfig) -> FastAPI:
         if not rows:
             raise HTTPException(404, f"dataset {dataset!r} has no published recommendations")
         first = rows[0]
-        etag = f'"{first["model_version"]}"'
+        etag = f'"{first["model_version"]}"' if first["fold_in_seq"] is None else \
+            f'"{first["model_version"]}+{first["fold_in_seq"]}"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
         kept = [r for r in rows if r["movie_id"] not in exclude][offset:offset + limit]
@@ -140,7 +176,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         # columns would cost a third of the request
         body = {"dataset": dataset, "user_id": user_id, "model_version": first["model_version"],
                 "generated_at": first["generated_at"].isoformat(), "cold_start": first["cold_start"],
-                "items": [{"rank": r["rank"], "movie_id": r["movie_id"], "title": r["title"], "score": r["score"],
+                "fold_in_seq": first["fold_in_seq"], "items": [{"rank": r["rank"], "movie_id": r["movie_id"], "title": r["title"], "score": r["score"],
                            "predicted_rating": r["predicted_rating"], "promoted": r["promoted"]} for r in kept]}
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers={"ETag": etag})
 
@@ -159,6 +195,32 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def popular(request: Request, dataset: str, limit: int = Query(10, ge=1, le=MAX_LIMIT)):
         """The cold-start list: what a new user is shown."""
         return answer(request, dataset, None, await query(dataset, _COLD_SQL, {}), set(), limit, 0)
+
+    @app.post("/v1/{dataset}/users/{user_id}/ratings", status_code=201, response_model=RecordedEvent,
+              responses={404: {"description": "unknown dataset, or none of its versions published"},
+                         409: {"description": "the idempotency key was used before: the event is already recorded"},
+                         422: {"description": "unknown movie, rating off the dataset's scale, time in the future"},
+                         503: {"description": "the API has no writer role configured"}})
+    async def record_rating(dataset: str, event: RatingEvent, user_id: int = Path(ge=1, le=2**31 - 1)):
+        """Record one rating; the fold-in DAG folds it into the user's list on its next run."""
+        if writer is None:
+            raise HTTPException(503, "this API does not record ratings: MLRECS_WRITER_DATABASE_URL is not set")
+        names = _views(config.db_schema, dataset)
+        row = {"key": event.idempotency_key, "user_id": user_id, "movie_id": event.movie_id, "rating": event.rating,
+               "rated_at": event.rated_at or datetime.now(timezone.utc)}
+        try:
+            async with writer.connection() as conn:
+                await conn.execute(events.INSERT.format(names["events"]), row)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidSchemaName):
+            raise HTTPException(404, f"unknown dataset {dataset!r}: no version of it is published") from None
+        except psycopg.errors.IntegrityError as exc:
+            scale = []
+            if exc.diag.constraint_name == events.SCALE_CONSTRAINT:
+                scale = [r["vals"] for r in await query(dataset, "SELECT vals FROM {scale}", {})][0]
+            status = 409 if isinstance(exc, psycopg.errors.UniqueViolation) else 422
+            raise HTTPException(status, events.reason(exc, row, scale)) from None
+        return RecordedEvent(dataset=dataset, user_id=user_id, movie_id=event.movie_id, rating=event.rating,
+                             rated_at=row["rated_at"], idempotency_key=event.idempotency_key)
 
     @app.get("/healthz")
     async def healthz():

@@ -7,10 +7,13 @@ import uuid
 from datetime import datetime, timezone
 
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from movielens_recs import lifecycle, registry
+from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
+from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.devstack import BUCKET
 from movielens_recs.gate import GateConfig
 from movielens_recs.models.store import write_json
@@ -47,6 +50,12 @@ def prepared_model(stack, env, tmp_path, model_id: str, day: int, seed: int) -> 
         pq.write_table(table, folder / "part-0.parquet")
     write_json(f"{uri}/recommendations/{MARKER}", {"rows": 200, "cold_rows": 10,
                                                    "generated_at": datetime(2026, 11, day, tzinfo=timezone.utc).isoformat()})
+    store = SnapshotStore(env["MLRECS_LAKE_URI"])
+    if store.manifest(DATASET, "snap") is None:  # the catalog the events tables take
+        ratings = pa.RecordBatch.from_pylist([], schema=RATINGS_SCHEMA)
+        store.write(DATASET, "snap", [ratings], pa.table({"movie_id": pa.array(range(5000), pa.int32()),
+                                                          "title": [f"m{i}" for i in range(5000)],
+                                                          "genres": ["Drama"] * 5000}, schema=MOVIES_SCHEMA), {})
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {env['MLRECS_DB_SCHEMA']}")
         conn.execute(f"SET search_path TO {env['MLRECS_DB_SCHEMA']}")
@@ -54,7 +63,7 @@ def prepared_model(stack, env, tmp_path, model_id: str, day: int, seed: int) -> 
                                                           cutoff=datetime(2018, 6, day, tzinfo=timezone.utc)))
         champion = registered.details["champion"]
         assert lifecycle.judge(conn, model_id, metrics(), GateConfig.for_dataset("ml-latest-small")).status == "approved"
-    return {"model_id": model_id, "model_uri": uri, "dataset": DATASET,
+    return {"model_id": model_id, "model_uri": uri, "dataset": DATASET, "snapshot_id": "snap",
             "champion_id": champion["model_id"] if champion else ""}
 
 

@@ -2,6 +2,7 @@
 namespace and can change nothing, create nothing, and see neither the versions' tables nor the
 model registry."""
 
+import re
 import uuid
 
 import psycopg
@@ -32,7 +33,9 @@ def published(stack):
 
 def refused(stack, statement: str) -> str:
     with psycopg.connect(stack.postgres_dsn(role=PG_READER), autocommit=True) as reader:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as error:
+        # a write through the view (a UNION with the fold-ins) is refused before privileges are
+        # checked (ObjectNotInPrerequisiteState); the tables behind it are refused by privilege
+        with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectNotInPrerequisiteState)) as error:
             reader.execute(statement)
     return str(error.value)
 
@@ -57,11 +60,14 @@ def test_the_reader_role_reads_the_views(stack, published):
     'CREATE TABLE "{base}".mine (x int)',
     "CREATE TABLE public.mine (x int)",
     'SELECT * FROM "{base}".model_registry',
+    'SELECT * FROM "{ns}".fold_in_recs',
+    'DELETE FROM "{ns}".fold_in_users',
 ])
 def test_the_reader_role_changes_and_sees_nothing_else(stack, published, statement):
     base, schema, (table, _) = published
     message = refused(stack, statement.format(ns=schema, base=base, table=table))
-    assert "permission denied" in message or "must be owner" in message
+    assert "permission denied" in message or "must be owner" in message or \
+        re.search(r"cannot (insert into|update|delete from) view", message), message
 
 
 def test_the_reader_role_cannot_reach_airflows_database(stack):

@@ -7,11 +7,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pyarrow as pa
 import pytest
 
-from movielens_recs.devstack import PG_READER
+from movielens_recs.datasets.catalog import WHOLE_STARS
+from movielens_recs.devstack import PG_READER, PG_WRITER
+from movielens_recs.foldin import events
+from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace
 from tests.conftest import LOOPBACK, listening_addresses
@@ -34,6 +39,9 @@ def api(stack):
     try:
         assert get(stack, "/readyz")[0] == 503, "nothing is published yet"
         sinks.publish(sink, "m-1", with_predictions(recs(50, 1)), cold(1), NOW)
+        catalog = pa.table({"movie_id": pa.array(range(1, 5001), pa.int32()), "title": [f"m{i}" for i in range(1, 5001)],
+                            "genres": ["Drama"] * 5000})
+        events.prepare(conn, catalog, WHOLE_STARS, PG_WRITER, PG_READER)
         yield stack, sink
     finally:
         stack.stop_api()
@@ -49,8 +57,11 @@ def with_predictions(table):
     return table.append_column("promoted", pa.array([rank == 2 for rank in table.column("rank").to_pylist()]))
 
 
-def get(stack, path, headers=None):
-    request = urllib.request.Request(stack.api_url() + path, headers=headers or {})
+def get(stack, path, headers=None, body=None):
+    """GET, or POST of `body` as JSON: (status, JSON body, headers)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(stack.api_url() + path, headers={**(headers or {}), "Content-Type": "application/json"},
+                                     data=data)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
@@ -147,3 +158,56 @@ def test_no_response_mixes_versions_while_publishes_and_a_rollback_switch(api):
     assert bad == []
     assert {"m-1", "m-2", "m-3"} <= set(answered), "the readers saw every switch"
     assert get(stack, f"/v1/{DATASET}/users/3/recommendations")[1]["model_version"] == "m-2"
+
+
+def post_rating(stack, dataset, user_id, **event):
+    return get(stack, f"/v1/{dataset}/users/{user_id}/ratings", body=event)[:2]
+
+
+def stored_events(sink):
+    return sink[0].conn.execute("SELECT idempotency_key, user_id, movie_id, rating FROM rating_events "
+                                "ORDER BY event_id").fetchall()
+
+
+def test_ratings_are_recorded_once_and_bad_ones_refused_with_their_reason(api):
+    stack, sink = api
+    status, body = post_rating(stack, DATASET, 7, movie_id=12, rating=4, idempotency_key="app-1")
+    assert status == 201 and (body["status"], body["user_id"], body["movie_id"], body["rating"]) == ("recorded", 7, 12, 4)
+    assert stored_events(sink) == [("app-1", 7, 12, 4.0)]
+    future = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    refused = [
+        ({"movie_id": 12, "rating": 4, "idempotency_key": "app-1"}, 409, "idempotency key 'app-1' was already used"),
+        ({"movie_id": 5001, "rating": 4, "idempotency_key": "app-2"}, 422, "movie 5001 is not in the dataset's catalog"),
+        # ml-api is on whole stars
+        ({"movie_id": 12, "rating": 4.5, "idempotency_key": "app-3"}, 422, "rating 4.5 is off the dataset's scale (1, 2, 3, 4, 5)"),
+        ({"movie_id": 12, "rating": 0, "idempotency_key": "app-4"}, 422, "rating 0.0 is off the dataset's scale"),
+        ({"movie_id": 12, "rating": 4, "rated_at": future, "idempotency_key": "app-5"}, 422, "is in the future"),
+        ({"movie_id": 12, "rating": 4, "rated_at": "2026-11-01T10:00:00", "idempotency_key": "app-6"}, 422,
+         "timezone"),  # a time without its zone is ambiguous
+        ({"movie_id": 12, "rating": 4}, 422, "idempotency_key"),
+    ]
+    for event, status, reason in refused:
+        got = post_rating(stack, DATASET, 7, **event)
+        assert got[0] == status and reason in json.dumps(got[1]["detail"]), (event, got)
+    for dataset in ("ml-nothing-published", "..", "no%20such"):
+        got = post_rating(stack, dataset, 7, movie_id=12, rating=4, idempotency_key="app-7")
+        assert got[0] == 404, (dataset, got)
+    assert stored_events(sink) == [("app-1", 7, 12, 4.0)], "nothing refused was stored"
+
+
+def test_a_folded_in_users_list_carries_its_fold_in_and_a_new_etag(api):
+    stack, sink = api
+    conn = sink[0].conn
+    version = pg_publish.current_version(conn)
+    _, before, headers = get(stack, f"/v1/{DATASET}/users/8/recommendations")
+    assert before["fold_in_seq"] is None and headers["etag"] == f'"{version}"'
+    folded = pa.table({"user_id": pa.array([8] * 3, pa.int32()), "rank": pa.array([1, 2, 3], pa.int16()),
+                       "movie_id": pa.array([11, 12, 13], pa.int32()), "title": ["a", "b", "c"],
+                       "score": pa.array([3.0, 2.0, 1.0], pa.float32()), "predicted_rating": pa.array([4.0] * 3, pa.float32()),
+                       "promoted": [False] * 3})
+    with conn.transaction():
+        pg_publish.replace_users(conn, version, folded, 1, NOW)
+    status, body, headers = get(stack, f"/v1/{DATASET}/users/8/recommendations", {"If-None-Match": f'"{version}"'})
+    assert status == 200 and headers["etag"] == f'"{version}+1"'
+    assert (body["model_version"], body["fold_in_seq"], [i["movie_id"] for i in body["items"]]) == (version, 1, [11, 12, 13])
+    assert get(stack, f"/v1/{DATASET}/users/9/recommendations")[1]["fold_in_seq"] is None

@@ -1,0 +1,1 @@
+"""Fresh recommendations between retrains: new ratings folded into the served model."""

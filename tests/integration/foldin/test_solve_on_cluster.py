@@ -1,0 +1,69 @@
+"""The fold-in gives a user of the training data the vectors ALS itself learned for them, when
+given the same ratings and the model's item factors: both models of a version, as the training
+job fits and saves them on the cluster, read back the way the fold-in reads them."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from movielens_recs.datasets.catalog import HALF_STARS
+from movielens_recs.foldin.fold import FoldInModel
+from movielens_recs.models.params import AlsParams
+from movielens_recs.models.store import ModelLayout
+from tests.conftest import cluster_session
+from tests.integration.test_train_evaluate_on_cluster import low_rank_ratings
+
+PREFERENCES = ("centered", "rated")
+
+
+@pytest.fixture(scope="module")
+def trained(stack, tmp_path_factory):
+    """For each way of turning ratings into preferences: (model URI, params, ratings, what ALS learned)."""
+    from movielens_recs.models.training import fit_ranking_model, fit_rating_model
+
+    rows = low_rank_ratings(users=120, items=80, per_user=25, seed=11)
+    spark = cluster_session(stack, "tests-fold-in")
+    out = {}
+    try:
+        ratings = spark.createDataFrame([r[:3] for r in rows], "user_id int, movie_id int, rating float").cache()
+        for preference in PREFERENCES:
+            params = AlsParams(rank=4, max_iter=6, ranking_rank=6, ranking_max_iter=6, blocks=2,
+                               ranking_preference=preference, ranking_alpha=2.0)
+            uri = f"file://{tmp_path_factory.mktemp(preference)}/model"
+            layout = ModelLayout(uri)
+            rating_model, ranking_model = fit_rating_model(ratings, params), fit_ranking_model(ratings, params)
+            rating_model.save(layout)
+            ranking_model.write().overwrite().save(layout.ranking_als)
+            learned = {
+                "rating": rating_model.als.userFactors.toPandas().set_index("id")["features"],
+                "ranking": ranking_model.userFactors.toPandas().set_index("id")["features"],
+                "bias": rating_model.user_bias.toPandas().set_index("user_id")["user_bias"],
+            }
+            out[preference] = (uri, params, learned)
+    finally:
+        spark.stop()
+    table = pa.table({"user_id": pa.array([r[0] for r in rows], pa.int32()),
+                      "movie_id": pa.array([r[1] for r in rows], pa.int32()),
+                      "rating": pa.array([r[2] for r in rows], pa.float32())})
+    return out, table
+
+
+@pytest.mark.parametrize("preference", PREFERENCES)
+def test_folded_vectors_are_the_ones_als_learned(trained, preference):
+    models, ratings = trained
+    uri, params, learned = models[preference]
+    movies = pa.table({"movie_id": pa.array(range(1, 81), pa.int32()), "title": [f"m{i}" for i in range(1, 81)]})
+    model = FoldInModel.load(uri, "v", params.as_dict(), movies, HALF_STARS)
+    users, user = np.unique(ratings.column("user_id").to_numpy(), return_inverse=True)
+    ranking, rating, b_u = model.vectors(user, ratings.column("movie_id").to_numpy(),
+                                         ratings.column("rating").to_numpy(), len(users))
+
+    expected = np.vstack(learned["ranking"].loc[users].to_numpy())
+    scale = np.abs(expected).max()
+    assert scale > 0.1  # the model learned something to compare with
+    # float32 factors in Spark's store: agreement to a few parts in a million of their size
+    assert np.abs(ranking - expected).max() < 1e-4 * scale
+    assert np.allclose(b_u, learned["bias"].loc[users].to_numpy(), atol=1e-6)
+    expected = np.vstack(learned["rating"].loc[users].to_numpy())
+    assert np.abs(expected).max() > 0.01
+    assert np.abs(rating - expected).max() < 1e-4 * max(np.abs(expected).max(), 0.1)
