@@ -10,13 +10,14 @@ STACK  := $(PY) -m movielens_recs.devstack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
-.PHONY: lock help install prereqs up down status env run tune registry published rollback bench bench-serve serve serve-down data airflow airflow-down test test-unit test-integration test-e2e clean
+.PHONY: lock help install prereqs up down status env run fold-in tune registry published rollback bench bench-serve serve serve-down data airflow airflow-down test test-unit test-integration test-e2e clean
 
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
 	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
+	@echo "make fold-in          fold the ratings apps recorded since the last fold-in into the served lists (USER_ID=<id> prints theirs)"
 	@echo "make tune             search both models' params on a validation fold, then run the DAG with the best (TUNE=full for the wide grid; DATASET=...)"
 	@echo "make serve            start the recommendations API on 127.0.0.1 (prints its URL); make serve-down"
 	@echo "make bench-serve      load the API with wrk while a publish and a rollback switch the set: bench/results/serve-*.json"
@@ -71,6 +72,10 @@ serve-down:
 
 run: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
+
+# The fold-in DAG once, now: the rating events since its watermark, for every dataset with a champion.
+fold-in: up
+	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun --fold-in $(if $(DATASET),--dataset $(DATASET)) $(if $(USER_ID),--user $(USER_ID))
 
 # The search runs as the DAG's `tune` task; its best params become the dataset's defaults.
 tune: up

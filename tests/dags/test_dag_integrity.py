@@ -95,3 +95,13 @@ def test_the_trigger_form_refuses_invalid_values(dagbag, param, value):
     with pytest.raises(ParamValidationError, match=f"param {param}"):
         params.update({param: value})
         params.validate()
+
+
+def test_the_fold_in_dag_maps_one_fold_in_per_dataset_on_its_schedule(dagbag):
+    from movielens_recs.config import Settings
+
+    dag = dagbag.dags["movielens_fold_in"]
+    assert dag.max_active_runs == 1
+    assert dag.timetable.expression == Settings.from_env().fold_in_schedule == "*/15 * * * *"
+    assert dag.get_task("fold_in").upstream_task_ids == {"datasets"}
+    assert type(dag.get_task("fold_in")).__name__.endswith("MappedOperator")  # one instance per dataset

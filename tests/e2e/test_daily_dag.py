@@ -20,6 +20,7 @@ from movielens_recs.devstack import BUCKET, PG_READER
 from movielens_recs.publish import s3 as s3_publish
 from movielens_recs.publish.sinks import Namespace
 
+from tests.api_client import get
 from tests.conftest import write_md5
 from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
 
@@ -212,6 +213,10 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
     assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
 
+    # between retrains: a new user rates ten horror films through the API; the fold-in DAG folds
+    # them into the champion, and the API serves that user a list of their own, mostly horror
+    fold_in_a_new_user(stack, env, first, ready, tmp_path)
+
 
 def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset_server, tmp_path):
     write_md5(zip_archive(dataset_server.directory / "ml-bad.zip", "ml-bad", csv_files(GOOD_RATINGS + [(4, 2, 7.0, 964982800)])))
@@ -262,3 +267,41 @@ def test_each_date_trains_on_its_own_past_reruns_change_nothing_and_older_dates_
     assert "not_older_than_champion" in failed
     assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(served)
     assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
+
+
+def fold_in_a_new_user(stack, env, champion, ready, tmp_path):
+    movies = pq.read_table(ready["movies_uri"]).to_pandas()
+    train = pq.read_table(str(tmp_path / "lake" / "models" / "ml-latest-small" / champion / "split" / "train"),
+                          columns=["movie_id"]).to_pandas()
+    genres = movies.set_index("movie_id")["genres"].str.split("|")
+    only_horror = movies.loc[movies["genres"] == "Horror", "movie_id"]
+    rated = train[train["movie_id"].isin(only_horror)]["movie_id"].value_counts().index[:10].tolist()
+    user = 900_001
+    stack.stop_api()
+    stack.start_api({"MLRECS_DB_SCHEMA": env["MLRECS_DB_SCHEMA"], "MLRECS_SERVE_DATASETS": "ml-latest-small"})
+    try:
+        path = f"/v1/ml-latest-small/users/{user}/recommendations"
+        before = get(stack, path)[1]
+        assert before["cold_start"] and before["fold_in_seq"] is None
+        for movie in rated:
+            status, body, _ = get(stack, f"/v1/ml-latest-small/users/{user}/ratings",
+                                  body={"movie_id": int(movie), "rating": 5.0, "idempotency_key": f"e2e-{movie}"})
+            assert status == 201, body
+        proc = subprocess.run([sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--fold-in"],
+                              env=env, capture_output=True, text=True, timeout=600)
+        run = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert run["state"] == "success", open(run["log"]).read()[-5000:]
+        [result] = run["results"]["fold_in"]
+        assert (result["dataset"], result["model_version"], result["status"], result["events"], result["users"],
+                result["folded_users"], result["sequence"]) == ("ml-latest-small", champion, "folded", 10, 1, 1, 1)
+        status, after, headers = get(stack, path)
+        assert status == 200 and not after["cold_start"]
+        assert (after["model_version"], after["fold_in_seq"], headers["etag"]) == (champion, 1, f'"{champion}+1"')
+        listed = [item["movie_id"] for item in after["items"]]
+        assert len(listed) == 10 and not set(listed) & set(rated)
+        # a tenth of the catalog is horror, and none of the cold-start list
+        horror = sum("Horror" in genres[m] for m in listed)
+        assert horror >= 6, [(m, genres[m]) for m in listed]
+        assert sum("Horror" in genres[i["movie_id"]] for i in before["items"]) <= 1
+    finally:
+        stack.stop_api()

@@ -16,7 +16,10 @@ prints a table:
   numpy machine-limit estimate, in one spark-submit;
 - PostgreSQL: COPY load rows/s against row-by-row inserts, and how long readers wait during the
   view switch, on the run's recommendations and on a table of --copy-rows rows;
-- training time against ratings count over every result in the folder (does it grow linearly?).
+- training time against ratings count over every result in the folder (does it grow linearly?);
+- the fold-in (benchmark/foldin_bench.py): NDCG@10 of folded-in lists against the unchanged
+  champion's and a full retrain's on a time split, and 10,000 events of 2,000 users folded in and
+  published by the fold-in DAG, timed.
 
 The run has its own registry schema, S3 prefix and Airflow run, so a benchmark never replaces
 what `make run` publishes; the schema and the S3 objects are removed at the end.
@@ -83,6 +86,55 @@ def bench_postgres(settings, prepared: dict, copy_rows: int) -> dict:
     return figures
 
 
+def bench_fold_in(settings, prepared: dict, scratch: Path, events: int = 10_000, users: int = 2_000) -> dict:
+    """Quality in a spark-submit of its own; throughput through the fold-in DAG on the run's
+    published champion."""
+    import pyarrow.parquet as pq
+    import psycopg
+
+    from movielens_recs.benchmark.foldin_bench import throughput
+    from movielens_recs.lake.filesystem import resolve
+    from movielens_recs.models.store import ModelLayout
+    from movielens_recs.orchestration.devrun import FOLD_IN_DAG_ID, latest_run, run_dag
+    from movielens_recs.publish.sinks import Namespace
+    from movielens_recs.spark_submit import spark_submit_argv
+
+    output = scratch / "fold_in_quality.json"
+    argv = spark_submit_argv(settings, _spark_master(), "bench_fold_in", [
+        "--ratings", prepared["ratings_spark_uri"], "--params", json.dumps(prepared["params"]),
+        "--work-uri", f"file://{scratch / 'fold_in_model'}", "--checkpoint-dir", settings.checkpoint_dir,
+        "--output", str(output)])
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0 or not output.exists():
+        raise SystemExit(f"bench_fold_in failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    quality = json.loads(output.read_text())
+
+    layout = ModelLayout(prepared["model_uri"])
+    fs, path = resolve(layout.train)
+    known = sorted(set(pq.read_table(path, filesystem=fs, columns=["user_id"]).column("user_id").to_pylist()))
+    fs, path = resolve(f"{layout.ranking_als}/itemFactors")
+    movies = pq.read_table(path, filesystem=fs, columns=["id"]).column("id").to_pylist()
+    chosen = known[:users] + list(range(max(known) + 1, max(known) + 1 + max(0, users - len(known))))
+    schema = Namespace(prepared["dataset"], settings.db_schema).pg_schema
+    with psycopg.connect(os.environ["MLRECS_WRITER_DATABASE_URL"], autocommit=True) as writer:
+        written = throughput(writer, schema, chosen, movies, events)
+    log_path = settings.state_dir / "logs" / f"bench-fold-in-{uuid.uuid4().hex[:8]}.log"
+    from datetime import datetime, timezone
+
+    code = run_dag(datetime.now(timezone.utc).isoformat(timespec="seconds"), {"datasets": [prepared["dataset"]]},
+                   log_path, dag_id=FOLD_IN_DAG_ID)
+    run = latest_run(FOLD_IN_DAG_ID)
+    if code != 0 or run["state"] != "success":
+        raise SystemExit(f"the fold-in DAG failed; see {log_path}")
+    [result] = run["results"]["fold_in"]
+    task = run["tasks"]["fold_in"]
+    return {"quality": quality, "throughput": {
+        **written, "known_users": min(len(known), users), "folded": result,
+        "task_seconds": round(task["duration"], 2), "dag_seconds": round(run["duration"], 2),
+        "events_per_second": round(result["events"] / result["seconds"]),
+        "users_per_second": round(result["users"] / result["seconds"])}}
+
+
 def _quality(prepared: dict) -> dict:
     from movielens_recs import registry
     from movielens_recs.orchestration.connections import postgres_connect
@@ -145,7 +197,26 @@ def format_table(result: dict) -> str:
                    f"{p['reader_queries_during_switch']}, longest {p['reader_ms_max_during_switch']} ms")
         out.append(f"    readers overall: median {p['reader_ms_median']} ms, max {p['reader_ms_max']} ms over "
                    f"{p['reader_queries']:,} queries, {p['reader_inconsistent_reads']} inconsistent")
+    out += _fold_in_lines(result.get("fold_in"))
     return "\n".join(out)
+
+
+def _fold_in_lines(fold_in: dict | None) -> list[str]:
+    if not fold_in:
+        return []
+    q, t = fold_in["quality"], fold_in["throughput"]
+    ndcg = q["ndcg"]
+    out = [f"  fold-in quality, time split ({q['users']:,} users, latest {q['split']['held_out_fraction']:.0%} of their "
+           f"ratings held out, the earlier half folded in): NDCG@{q['k']} on the later half",
+           f"    unchanged champion {ndcg['unchanged']:.4f}   fold-in {ndcg['fold_in']:.4f}   full retrain "
+           f"{ndcg['retrain']:.4f}   gap closed {q['gap_closed']:.0%}" if q["gap_closed"] is not None else
+           f"    unchanged {ndcg['unchanged']:.4f}, fold-in {ndcg['fold_in']:.4f}, retrain {ndcg['retrain']:.4f}"]
+    f = t["folded"]
+    out.append(f"  fold-in throughput: {f['events']:,} events of {f['users']:,} users ({t['known_users']:,} known to the "
+               f"model) folded and published in {f['seconds']:.1f} s ({t['events_per_second']:,} events/s, "
+               f"{t['users_per_second']:,} users/s); the DAG's task {t['task_seconds']} s, its run {t['dag_seconds']} s")
+    out.append("    phases (s): " + ", ".join(f"{k} {v}" for k, v in (f.get("phases") or {}).items()))
+    return out
 
 
 def scaling(results_dir: Path) -> list[dict]:
@@ -283,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         topn = bench_topn(settings, prepared, args.top_n, args.topn_repeats)
         print("measuring PostgreSQL loads and the switch ...", flush=True)
         postgres = bench_postgres(settings, prepared, args.copy_rows)
+        print("measuring the fold-in: quality on a time split, then 10,000 events through its DAG ...", flush=True)
+        fold_in = bench_fold_in(settings, prepared, scratch)
         result = {
             "name": name,
             "dataset": args.dataset,
@@ -294,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             "quality": _quality(prepared),
             "topn": topn,
             "postgres": postgres,
+            "fold_in": fold_in,
             "model_id": prepared["model_id"],
             "log": str(log_path),
         }

@@ -1,9 +1,11 @@
-"""Run the daily DAG once on the local stack and print what it did (`make run`).
+"""Run the daily DAG once on the local stack and print what it did (`make run`), or the
+fold-in DAG (`make fold-in`: --fold-in).
 
 Uses the real Airflow (`airflow dags test`, which runs every task for real against the stack's
 metadata DB), then reads the run's task states and results back from that DB.
 
     python -m movielens_recs.orchestration.devrun [--dataset ml-latest-small] [--date 2026-11-20] [--user 1]
+    python -m movielens_recs.orchestration.devrun --fold-in [--dataset ml-latest-small] [--user 900001]
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Callable
 from movielens_recs.config import DEFAULT_DATASET, Settings
 
 DAG_ID = "movielens_recommendations"
+FOLD_IN_DAG_ID = "movielens_fold_in"
 
 
 def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = None,
-            on_start: Callable[[int], None] | None = None) -> int:
+            on_start: Callable[[int], None] | None = None, dag_id: str = DAG_ID) -> int:
     """`airflow dags test`: returns its exit code, its whole output goes to `log_path`.
 
     `on_start` gets the process id as soon as it runs (the benchmark samples its memory).
@@ -33,7 +36,7 @@ def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = No
     airflow = str(Path(sys.executable).parent / "airflow")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [airflow, "dags", "test", DAG_ID, logical_date, "-c", json.dumps(conf)],
+            [airflow, "dags", "test", dag_id, logical_date, "-c", json.dumps(conf)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )
         if on_start:
@@ -41,8 +44,9 @@ def run_dag(logical_date: str, conf: dict, log_path: Path, env: dict | None = No
         return proc.wait()
 
 
-def latest_run() -> dict:
-    """The most recent run of the DAG: its state, each task's state, and the tasks' results."""
+def latest_run(dag_id: str = DAG_ID) -> dict:
+    """The most recent run of the DAG: its state, each task's state, and the tasks' results (a
+    mapped task's: the list of its instances' results, in map index order)."""
     from sqlalchemy import select
 
     from airflow.models import DagRun, TaskInstance
@@ -52,18 +56,18 @@ def latest_run() -> dict:
 
     with create_session() as session:
         run = session.scalars(
-            select(DagRun).where(DagRun.dag_id == DAG_ID).order_by(DagRun.id.desc()).limit(1)
+            select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
         ).first()
         if run is None:
-            raise LookupError(f"no run of {DAG_ID} found")
+            raise LookupError(f"no run of {dag_id} found")
         tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id)
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
         ).all()
         xcoms = session.scalars(
-            XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, key="return_value")
+            XComModel.get_many(run_id=run.run_id, dag_ids=dag_id, key="return_value")
         ).all()
         events = session.scalars(
-            select(AssetEvent).where(AssetEvent.source_dag_id == DAG_ID, AssetEvent.source_run_id == run.run_id)
+            select(AssetEvent).where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run.run_id)
         ).all()
         # `dags test` sets the run's start to its logical date, so time the run by its tasks
         starts = [ti.start_date for ti in tis if ti.start_date]
@@ -82,9 +86,22 @@ def latest_run() -> dict:
                 }
                 for ti in sorted(tis, key=lambda t: t.start_date or t.queued_dttm or run.start_date)
             },
-            "results": {x.task_id: XComModel.deserialize_value(x) for x in xcoms},
+            "results": _results(xcoms),
             "asset_events": [{"asset": e.asset.name, "uri": e.asset.uri, "extra": e.extra} for e in events],
         }
+
+
+def _results(xcoms) -> dict:
+    from airflow.models.xcom import XComModel
+
+    results = {}
+    for x in sorted(xcoms, key=lambda x: x.map_index):
+        value = XComModel.deserialize_value(x)
+        if x.map_index >= 0:
+            results.setdefault(x.task_id, []).append(value)
+        else:
+            results[x.task_id] = value
+    return results
 
 
 def _failure_lines(log_path: Path, limit: int = 25) -> list[str]:
@@ -201,6 +218,37 @@ def format_summary(run: dict, log_path: Path, dataset: str, user_id: int | None 
     return "\n".join(out)
 
 
+def fold_in_summary(run: dict, log_path: Path, dataset: str, user_id: int | None) -> str:
+    """What each dataset's fold-in did, and one user's list as readers see it now."""
+    from movielens_recs.orchestration.connections import postgres_connect
+    from movielens_recs.publish.sinks import Namespace
+
+    out = [f"DAG {FOLD_IN_DAG_ID}, run {run['run_id']}: {run['state'].upper()}"]
+    for result in run["results"].get("fold_in") or []:
+        out.append(f"  {result['dataset']}: {result['status']} (served version {result['model_version']})")
+        if result["status"] == "folded":
+            out.append(f"    fold-in {result['sequence']}: {result['events']:,} events of {result['users']:,} users, "
+                       f"{result['folded_users']:,} lists replaced in {result['seconds']:.2f} s; watermark "
+                       f"event {result['events_through']}")
+    if not run["results"].get("fold_in"):
+        out.append("  no dataset has a champion yet: make run first")
+    if user_id is not None:
+        with postgres_connect(schema=Namespace(dataset, Settings.from_env().db_schema).pg_schema) as conn:
+            rows = conn.execute("SELECT rank, movie_id, title, model_version, fold_in_seq FROM recommendations "
+                                "WHERE user_id = %s ORDER BY rank", (user_id,)).fetchall()
+        if rows:
+            how = f"fold-in {rows[0][4]}" if rows[0][4] is not None else "the version's own list"
+            out.append(f"  top {len(rows)} for user {user_id} ({rows[0][3]}, {how}):")
+            out += [f"    {rank:3}. {title}  (movie {movie_id})" for rank, movie_id, title, _, _ in rows]
+        else:
+            out.append(f"  user {user_id} has no list of their own yet: readers get the cold-start list")
+    if run["state"] != "success":
+        out.append("  what went wrong:")
+        out += [f"    {line}" for line in _failure_lines(log_path)]
+    out.append(f"  full log: {log_path}")
+    return "\n".join(out)
+
+
 def _params(pairs: list[str]) -> dict:
     conf = {}
     for pair in pairs:
@@ -223,9 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", type=int, default=None, help="whose top N to print (default: the lowest user id)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a DAG param for this run (VALUE as JSON, else a string), e.g. --param max_iter=1")
+    parser.add_argument("--fold-in", action="store_true",
+                        help=f"run {FOLD_IN_DAG_ID} now (every dataset with a champion) instead of the daily DAG")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     log_path = settings.state_dir / "logs" / f"dag-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    if args.fold_in:
+        return _fold_in(args, log_path)
     if not args.json:
         print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
     code = run_dag(args.date, {"dataset": args.dataset, **_params(args.param)}, log_path)
@@ -234,6 +286,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
     else:
         print(format_summary(run, log_path, args.dataset, args.user))
+    return 0 if code == 0 and run["state"] == "success" else 1
+
+
+def _fold_in(args, log_path: Path) -> int:
+    from datetime import datetime, timezone
+
+    code = run_dag(datetime.now(timezone.utc).isoformat(timespec="seconds"), _params(args.param), log_path,
+                   dag_id=FOLD_IN_DAG_ID)
+    run = latest_run(FOLD_IN_DAG_ID)
+    if args.json:
+        print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
+    else:
+        print(fold_in_summary(run, log_path, args.dataset, args.user))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 

@@ -19,6 +19,7 @@ from movielens_recs.foldin import events
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace
+from tests.api_client import get
 from tests.conftest import LOOPBACK, listening_addresses
 from tests.publish_fixtures import N, NOW, cold, recs, running
 
@@ -55,20 +56,6 @@ def with_predictions(table):
     table = table.append_column("predicted_rating", pa.array([4.5] * table.num_rows, pa.float32()))
     # a rule gave rank 2 of every list its place
     return table.append_column("promoted", pa.array([rank == 2 for rank in table.column("rank").to_pylist()]))
-
-
-def get(stack, path, headers=None, body=None):
-    """GET, or POST of `body` as JSON: (status, JSON body, headers)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(stack.api_url() + path, headers={**(headers or {}), "Content-Type": "application/json"},
-                                     data=data)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-            return response.status, json.loads(body) if body else None, {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as error:
-        body = error.read()
-        return error.code, json.loads(body) if body else None, {k.lower(): v for k, v in error.headers.items()}
 
 
 def expected_movies(user_id, seed):
