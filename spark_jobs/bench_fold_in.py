@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
     from movielens_recs.benchmark.foldin_bench import quality
-    from movielens_recs.jobs import start_session
+    from movielens_recs.jobs import start_session, write_figures
     from movielens_recs.models.params import AlsParams
 
     spark = start_session("bench-fold-in", args.checkpoint_dir)
@@ -30,9 +30,7 @@ def main(argv=None) -> int:
                           args.work_uri, seed=args.seed)
     finally:
         spark.stop()
-    with open(args.output, "w") as fh:
-        json.dump(figures, fh, indent=2)
-    print(json.dumps(figures), flush=True)
+    write_figures(args.output, figures)
     return 0
 
 

@@ -6,7 +6,6 @@ Writes the figures as JSON to --output. Imports nothing from Airflow.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -23,6 +22,7 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
 
     from movielens_recs.benchmark.topn_bench import measure
+    from movielens_recs.jobs import write_figures
     from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import load_ranking_model, load_rating_model
 
@@ -37,9 +37,7 @@ def main(argv=None) -> int:
         figures = measure(model, rating_model, ratings, movies, args.top_n, args.repeats)
     finally:
         spark.stop()
-    with open(args.output, "w") as fh:
-        json.dump(figures, fh, indent=2)
-    print(json.dumps(figures), flush=True)
+    write_figures(args.output, figures)
     return 0
 
 

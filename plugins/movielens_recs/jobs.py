@@ -1,4 +1,4 @@
-"""What the spark_jobs/ entry points do first: read the cutoff they were given, start a session."""
+"""What the spark_jobs/ entry points share: read the cutoff they were given, start a session, write figures."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def start_session(app_name: str, checkpoint_dir: str = ""):
     if checkpoint_dir:
         spark.sparkContext.setCheckpointDir(checkpoint_dir)
     return spark
+
+
+def write_figures(path: str, figures: dict) -> None:
+    """A benchmark job's figures: JSON to the local `path` its caller reads, and to stdout for the log."""
+    import json
+
+    with open(path, "w") as fh:
+        json.dump(figures, fh, indent=2)
+    print(json.dumps(figures), flush=True)

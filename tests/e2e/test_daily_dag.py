@@ -283,20 +283,26 @@ def fold_in_a_new_user(stack, env, champion, ready, tmp_path):
         path = f"/v1/ml-latest-small/users/{user}/recommendations"
         before = get(stack, path)[1]
         assert before["cold_start"] and before["fold_in_seq"] is None
-        for movie in rated:
-            status, body, _ = get(stack, f"/v1/ml-latest-small/users/{user}/ratings",
-                                  body={"movie_id": int(movie), "rating": 5.0, "idempotency_key": f"e2e-{movie}"})
-            assert status == 201, body
-        proc = subprocess.run([sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--fold-in"],
-                              env=env, capture_output=True, text=True, timeout=600)
-        run = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert run["state"] == "success", open(run["log"]).read()[-5000:]
-        [result] = run["results"]["fold_in"]
-        assert (result["dataset"], result["model_version"], result["status"], result["events"], result["users"],
-                result["folded_users"], result["sequence"]) == ("ml-latest-small", champion, "folded", 10, 1, 1, 1)
+        # half the ratings folded in by the task itself, the rest by its Spark job (forced by a
+        # threshold of 0 users): the second fold-in recomputes the user from all ten
+        for half, spark_users in ((rated[:5], "20000"), (rated[5:], "0")):
+            for movie in half:
+                status, body, _ = get(stack, f"/v1/ml-latest-small/users/{user}/ratings",
+                                      body={"movie_id": int(movie), "rating": 5.0, "idempotency_key": f"e2e-{movie}"})
+                assert status == 201, body
+            proc = subprocess.run([sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--fold-in"],
+                                  env={**env, "MLRECS_FOLD_IN_SPARK_USERS": spark_users}, capture_output=True,
+                                  text=True, timeout=600)
+            run = json.loads(proc.stdout.strip().splitlines()[-1])
+            assert run["state"] == "success", open(run["log"]).read()[-5000:]
+            [result] = run["results"]["fold_in"]
+            assert (result["dataset"], result["model_version"], result["status"], result["events"], result["users"],
+                    result["folded_users"]) == ("ml-latest-small", champion, "folded", 5, 1, 1)
+        assert result["sequence"] == 2
+        assert "on Spark (more than MLRECS_FOLD_IN_SPARK_USERS=0)" in open(run["log"]).read()
         status, after, headers = get(stack, path)
         assert status == 200 and not after["cold_start"]
-        assert (after["model_version"], after["fold_in_seq"], headers["etag"]) == (champion, 1, f'"{champion}+1"')
+        assert (after["model_version"], after["fold_in_seq"], headers["etag"]) == (champion, 2, f'"{champion}+2"')
         listed = [item["movie_id"] for item in after["items"]]
         assert len(listed) == 10 and not set(listed) & set(rated)
         # a tenth of the catalog is horror, and none of the cold-start list

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+import pyarrow as pa
 from psycopg import Connection
 
 from movielens_recs.foldin import events
@@ -46,11 +47,22 @@ def has_events_table(conn: Connection) -> bool:
     return conn.execute("SELECT to_regclass(%s)", (events.EVENTS_TABLE,)).fetchone()[0] is not None
 
 
-def fold_in(conn: Connection, load_model: Callable[[str], tuple[FoldInModel, str, int]],
-            before_publish: Callable[[], None] | None = None) -> FoldInResult:
-    """`conn` works in the namespace's schema. `load_model(version)` returns (model, its model
-    store URI, its list length). `before_publish` runs between the computation and the
-    transaction that publishes it (the benchmark times the parts)."""
+# compute(version, users, their events) -> the users' new lists (FOLD_IN_COLUMNS of publish/postgres.py)
+Compute = Callable[[str, list[int], pa.Table], pa.Table]
+
+
+def on_driver(load_model: Callable[[str], tuple[FoldInModel, str, int]]) -> Compute:
+    """Compute in this process. `load_model(version)` returns (model, its model store URI, its
+    list length)."""
+    def compute(version: str, users: list[int], new: pa.Table) -> pa.Table:
+        model, model_uri, top_n = load_model(version)
+        return model.recommend(merge_ratings(model.known_ratings(model_uri, users), new), top_n)
+
+    return compute
+
+
+def fold_in(conn: Connection, compute: Compute) -> FoldInResult:
+    """`conn` works in the namespace's schema; `compute` makes the lists (on_driver, or on Spark)."""
     started = time.perf_counter()
     pg_publish.ensure_schema(conn)
     served = pg_publish.current_version(conn)
@@ -74,16 +86,8 @@ def fold_in(conn: Connection, load_model: Callable[[str], tuple[FoldInModel, str
     phases["read_events"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    model, model_uri, top_n = load_model(served)
-    phases["load_model"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    ratings = merge_ratings(model.known_ratings(model_uri, users), new)
-    phases["read_known_ratings"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    recs = model.recommend(ratings, top_n)
-    phases["solve_and_rank"] = time.perf_counter() - mark
-    if before_publish:
-        before_publish()
+    recs = compute(served, users, new)
+    phases["compute"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     generated_at = datetime.now(timezone.utc)

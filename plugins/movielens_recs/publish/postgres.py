@@ -254,7 +254,10 @@ def drop_old(conn: Connection, keep: int) -> list[str]:
         ).format(ident(VERSIONS_TABLE)), (keep - 1,)).fetchall()
         for version, recs_table, cold_table in rows:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(ident(recs_table), ident(cold_table)))
-            for table in (VERSIONS_TABLE, FOLD_IN_USERS, FOLD_IN_RECS):
+            # its fold-ins, and their watermark (foldin/events.py), go with it: were the version
+            # published again, its first fold-in would redo every event
+            state = conn.execute("SELECT to_regclass('fold_in_state')").fetchone()[0]
+            for table in (VERSIONS_TABLE, FOLD_IN_USERS, FOLD_IN_RECS, *(["fold_in_state"] if state else [])):
                 conn.execute(sql.SQL("DELETE FROM {} WHERE model_version = %s").format(ident(table)), (version,))
             dropped.append(version)
     return dropped

@@ -17,7 +17,7 @@ from movielens_recs.datasets.catalog import HALF_STARS
 from movielens_recs.devstack import PG_READER, PG_WRITER
 from movielens_recs.foldin import events
 from movielens_recs.foldin.fold import FoldInModel
-from movielens_recs.foldin.run import fold_in
+from movielens_recs.foldin.run import fold_in, on_driver
 from movielens_recs.foldin.solve import ItemFactors
 from movielens_recs.models.params import AlsParams
 from movielens_recs.publish import sinks
@@ -102,7 +102,7 @@ def test_only_the_users_with_new_events_get_new_lists_and_the_watermark_counts_e
     assert before[1000] is None and before[3][:2] == ("v-1", None)
 
     write(stack, schema, (3, 150, 5.0), (3, 151, 4.5), (1000, 7, 5.0), (1000, 8, 4.0), (1000, 250, 3.0))
-    result = fold_in(conn, loader(movies, model_uri))
+    result = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (result.status, result.events, result.users, result.folded_users, result.sequence,
             result.events_through) == ("folded", 5, 2, 2, 1, 5)
     version, seq, three = served(stack, schema, 3)
@@ -114,11 +114,11 @@ def test_only_the_users_with_new_events_get_new_lists_and_the_watermark_counts_e
     assert served(stack, schema, 4) == before[4]  # no events: the version's own list
 
     # nothing new: nothing changes, the sequence stays
-    again = fold_in(conn, loader(movies, model_uri))
+    again = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (again.status, again.sequence) == ("up to date", 1)
     # one more event: only that user is folded, as fold-in 2; user 3 keeps fold-in 1
     write(stack, schema, (4, 9, 2.0))
-    third = fold_in(conn, loader(movies, model_uri))
+    third = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (third.events, third.users, third.sequence, third.events_through) == (1, 1, 2, 6)
     assert served(stack, schema, 4)[:2] == ("v-1", 2) and served(stack, schema, 3)[:2] == ("v-1", 1)
     assert conn.execute("SELECT count(*), count(DISTINCT user_id) FROM fold_in_users").fetchone() == (3, 3)
@@ -127,7 +127,7 @@ def test_only_the_users_with_new_events_get_new_lists_and_the_watermark_counts_e
 def test_a_user_with_only_movies_the_model_does_not_know_keeps_the_cold_start_list(stack, namespace):
     schema, conn, movies, model_uri = namespace
     write(stack, schema, (2000, 250, 5.0))  # in the catalog, not in the model
-    result = fold_in(conn, loader(movies, model_uri))
+    result = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (result.users, result.folded_users, result.events_through) == (1, 0, 1)
     assert served(stack, schema, 2000) is None
 
@@ -147,7 +147,7 @@ def test_a_fold_in_killed_mid_publish_changes_nothing_and_its_rerun_folds_each_u
 
     def run():
         try:
-            fold_in(victim, loader(movies, model_uri))
+            fold_in(victim, on_driver(loader(movies, model_uri)))
         except psycopg.Error as exc:
             failure.append(exc)
 
@@ -170,7 +170,7 @@ def test_a_fold_in_killed_mid_publish_changes_nothing_and_its_rerun_folds_each_u
     assert served(stack, schema, 5)[:2] == ("v-1", None)
     assert conn.execute("SELECT count(*) FROM fold_in_recs").fetchone()[0] == 0
     assert events.watermark(conn, "v-1") == (0, 0)
-    rerun = fold_in(conn, loader(movies, model_uri))
+    rerun = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (rerun.events, rerun.users, rerun.sequence) == (30, 30, 1)
     assert conn.execute("SELECT count(*), count(DISTINCT user_id), max(fold_in_seq) FROM fold_in_users").fetchone() \
         == (30, 30, 1)
@@ -181,14 +181,14 @@ def test_a_fold_in_killed_mid_publish_changes_nothing_and_its_rerun_folds_each_u
 def test_a_new_version_stops_serving_the_old_ones_fold_ins_and_the_next_fold_in_redoes_them(stack, namespace):
     schema, conn, movies, model_uri = namespace
     write(stack, schema, (3, 150, 5.0), (1000, 7, 5.0))
-    fold_in(conn, loader(movies, model_uri))
+    fold_in(conn, on_driver(loader(movies, model_uri)))
     folded_on_v1 = served(stack, schema, 3)
     assert folded_on_v1[:2] == ("v-1", 1)
 
     sinks.publish([sink(conn, schema)], "v-2", recs(50, 2), cold(2), NOW)
     # at the switch: the new version's own list, and nothing for a user it does not know
     assert served(stack, schema, 3)[:2] == ("v-2", None) and served(stack, schema, 1000) is None
-    result = fold_in(conn, loader(movies, model_uri))
+    result = fold_in(conn, on_driver(loader(movies, model_uri)))
     assert (result.model_version, result.events, result.users, result.sequence) == ("v-2", 2, 2, 1)
     version, seq, three = served(stack, schema, 3)
     assert (version, seq) == ("v-2", 1) and three != folded_on_v1[2]  # v-2's own factors
@@ -197,7 +197,7 @@ def test_a_new_version_stops_serving_the_old_ones_fold_ins_and_the_next_fold_in_
     # a rollback serves v-1 with its own fold-ins again, whose watermark is where v-1 left it
     sinks.rollback([sink(conn, schema)], "v-1")
     assert served(stack, schema, 3) == folded_on_v1
-    assert fold_in(conn, loader(movies, model_uri)).status == "up to date"
+    assert fold_in(conn, on_driver(loader(movies, model_uri))).status == "up to date"
 
 
 def test_the_watermark_waits_for_events_still_being_written(stack, namespace):
@@ -249,3 +249,15 @@ def test_the_database_refuses_bad_events_from_any_writer_and_the_writer_can_only
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 w.execute(statement)
     assert conn.execute("SELECT event_id, idempotency_key, user_id FROM rating_events").fetchall() == [(1, "k-1", 5)]
+
+
+def test_a_dropped_version_takes_its_fold_ins_and_watermark_with_it(stack, namespace):
+    schema, conn, movies, model_uri = namespace
+    write(stack, schema, (3, 150, 5.0))
+    fold_in(conn, on_driver(loader(movies, model_uri)))
+    assert events.watermark(conn, "v-1") == (1, 1)
+    for seed in (2, 3, 4):  # keep=3: publishing v-4 drops v-1
+        sinks.publish([sink(conn, schema)], f"v-{seed}", recs(50, seed), cold(seed), NOW)
+    assert conn.execute("SELECT count(*) FROM fold_in_recs WHERE model_version = 'v-1'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM fold_in_users WHERE model_version = 'v-1'").fetchone()[0] == 0
+    assert events.watermark(conn, "v-1") == (0, 0)

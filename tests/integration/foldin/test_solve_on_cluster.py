@@ -34,6 +34,10 @@ def trained(stack, tmp_path_factory):
             rating_model, ranking_model = fit_rating_model(ratings, params), fit_ranking_model(ratings, params)
             rating_model.save(layout)
             ranking_model.write().overwrite().save(layout.ranking_als)
+            # what the version knew of its users, as the training job leaves it
+            known, held_out = ratings.randomSplit([0.8, 0.2], seed=3)
+            known.write.mode("overwrite").parquet(layout.train)
+            held_out.write.mode("overwrite").parquet(layout.test)
             learned = {
                 "rating": rating_model.als.userFactors.toPandas().set_index("id")["features"],
                 "ranking": ranking_model.userFactors.toPandas().set_index("id")["features"],
@@ -67,3 +71,50 @@ def test_folded_vectors_are_the_ones_als_learned(trained, preference):
     expected = np.vstack(learned["rating"].loc[users].to_numpy())
     assert np.abs(expected).max() > 0.01
     assert np.abs(rating - expected).max() < 1e-4 * max(np.abs(expected).max(), 0.1)
+
+
+def test_the_spark_job_folds_in_what_the_driver_does(trained, stack, stack_env, tmp_path):
+    """spark_jobs/fold_in.py through its argument contract, for known and new users, against the
+    same FoldInModel called in this process."""
+    import subprocess
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from movielens_recs.config import Settings
+    from movielens_recs.foldin.fold import merge_ratings
+    from movielens_recs.foldin.on_spark import FoldInJob
+    from movielens_recs.spark_submit import spark_submit_argv
+
+    models, _ = trained
+    uri, params, _ = models["centered"]
+    (tmp_path / "movies").mkdir()
+    movies = pa.table({"movie_id": pa.array(range(1, 81), pa.int32()), "title": [f"m{i}" for i in range(1, 81)]})
+    pq.write_table(movies, tmp_path / "movies" / "part-0.parquet")
+    rng = np.random.default_rng(2)
+    users = list(range(1, 41)) + list(range(5001, 5021))  # known to the model, and new
+    new = pa.table({"user_id": pa.array(np.repeat(users, 3), pa.int32()),
+                    "movie_id": pa.array(np.concatenate([rng.choice(80, 3, replace=False) + 1 for _ in users]), pa.int32()),
+                    "rating": pa.array(rng.integers(1, 11, 3 * len(users)) / 2, pa.float32())})
+    (tmp_path / "events").mkdir()
+    pq.write_table(new, tmp_path / "events" / "part-0.parquet")
+    job = FoldInJob(uri, "v", params.as_dict(), str(tmp_path / "movies"), HALF_STARS, f"file://{tmp_path}/events",
+                    f"file://{tmp_path}/output", 5, excluded=(1, 2), promotion={"movies": [3], "position": 2,
+                                                                               "max_per_list": 1})
+    assert FoldInJob.from_argv(job.to_argv()) == job
+    settings = Settings.from_env(stack_env)
+    proc = subprocess.run(spark_submit_argv(settings, stack.spark_master_url(), "fold_in", job.to_argv()),
+                          env=stack_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_spark = ds.dataset(str(tmp_path / "output"), format="parquet", exclude_invalid_files=True).to_table()
+
+    model = job.model()
+    on_driver = model.recommend(merge_ratings(model.known_ratings(uri, users), new), 5)
+    order = [("user_id", "ascending"), ("rank", "ascending")]
+    got, expected = on_spark.sort_by(order).to_pandas(), on_driver.sort_by(order).to_pandas()
+    assert len(expected) == 5 * len(users) and set(expected["user_id"]) == set(users)
+    for column in ("user_id", "rank", "movie_id", "title", "promoted"):
+        assert got[column].tolist() == expected[column].tolist(), column
+    assert np.allclose(got["score"], expected["score"]) and np.allclose(got["predicted_rating"], expected["predicted_rating"])
+    assert not set(got["movie_id"]) & {1, 2} and got.loc[got["rank"] == 2, "movie_id"].eq(3).any()
+

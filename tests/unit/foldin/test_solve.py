@@ -87,3 +87,15 @@ def test_a_promotion_past_the_lists_end_goes_right_after_it():
     got = promote_list([(5, 30.0), (6, 20.0), (7, 10.0)], set(), {"movies": [100], "position": 5, "max_per_list": 1}, 4)
     assert got == [(5, 30.0, False), (6, 20.0, False), (7, 10.0, False), (100, 10.0, True)]
     assert promote_list([(5, 30.0), (6, 20.0)], set(), None, 1) == [(5, 30.0, False)]
+
+
+def test_the_fold_in_jobs_arguments_survive_the_command_line():
+    from movielens_recs.foldin.on_spark import FoldInJob
+
+    job = FoldInJob("file:///m", "v-1", {"rank": 4, "ranking_preference": "rated"}, "/movies", (0.5, 1.0),
+                    "file:///e", "file:///o", 10, (3, 4), {"movies": [7], "position": 2, "max_per_list": 1})
+    assert FoldInJob.from_argv(job.to_argv()) == job
+    bare = FoldInJob("m", "v", {}, "/movies", (1.0,), "e", "o", 5)
+    assert FoldInJob.from_argv(bare.to_argv()) == bare
+    with pytest.raises(SystemExit):
+        FoldInJob.from_argv([a for a in job.to_argv() if not a.startswith("--events-uri")])
