@@ -153,17 +153,21 @@ def test_a_fold_in_killed_mid_publish_changes_nothing_and_its_rerun_folds_each_u
 
     thread = threading.Thread(target=run)
     thread.start()
-    deadline = time.monotonic() + 60
-    while True:
-        state = conn.execute("SELECT wait_event_type, query FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        if state and state[0] == "Lock" and "UPDATE" in state[1]:
-            break
-        assert time.monotonic() < deadline, f"the fold-in never reached the watermark: {state}"
-        time.sleep(0.05)
-    assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
-    thread.join(30)
-    blocker.rollback()
-    blocker.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            state = conn.execute("SELECT wait_event_type, query FROM pg_stat_activity WHERE pid = %s",
+                                 (pid,)).fetchone()
+            if state and state[0] == "Lock" and "UPDATE" in state[1]:
+                break
+            assert time.monotonic() < deadline and thread.is_alive(), f"the fold-in never reached the watermark: {state}"
+            time.sleep(0.05)
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+    finally:
+        blocker.rollback()  # also when the check failed: the schema's teardown would wait for it
+        blocker.close()
+        thread.join(30)
+        victim.close()
     assert failure, "the fold-in should have failed"
 
     # nothing of it is served, and the watermark did not move
@@ -202,26 +206,26 @@ def test_a_new_version_stops_serving_the_old_ones_fold_ins_and_the_next_fold_in_
 
 def test_the_watermark_waits_for_events_still_being_written(stack, namespace):
     schema, conn, movies, model_uri = namespace
-    slow = psycopg.connect(stack.postgres_dsn(role=PG_WRITER), autocommit=False)
-    events.record(slow, schema, {"key": "slow", "user_id": 1, "movie_id": 1, "rating": 4.0,
-                                 "rated_at": datetime.now(timezone.utc)})  # takes event 1, not committed
-    write(stack, schema, (2, 2, 4.0))  # event 2, committed first
     got = []
-    reader = psycopg.connect(stack.postgres_dsn(), autocommit=True)
-    reader.execute(f'SET search_path TO "{schema}"')
-    thread = threading.Thread(target=lambda: got.append(events.high_water(reader)))
-    thread.start()
-    deadline = time.monotonic() + 30
-    while conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
-                       (reader.info.backend_pid,)).fetchone()[0] != "Lock":
-        assert time.monotonic() < deadline and not got, f"high_water did not wait: {got}"
-        time.sleep(0.05)
-    slow.commit()
-    thread.join(30)
+    with psycopg.connect(stack.postgres_dsn(role=PG_WRITER), autocommit=False) as slow, \
+            psycopg.connect(stack.postgres_dsn(), autocommit=True) as reader:
+        events.record(slow, schema, {"key": "slow", "user_id": 1, "movie_id": 1, "rating": 4.0,
+                                     "rated_at": datetime.now(timezone.utc)})  # takes event 1, not committed
+        write(stack, schema, (2, 2, 4.0))  # event 2, committed first
+        reader.execute(f'SET search_path TO "{schema}"')
+        thread = threading.Thread(target=lambda: got.append(events.high_water(reader)))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                               (reader.info.backend_pid,)).fetchone()[0] != "Lock":
+                assert time.monotonic() < deadline and not got, f"high_water did not wait: {got}"
+                time.sleep(0.05)
+        finally:
+            slow.commit()  # also when the check failed: the schema's teardown would wait for it
+            thread.join(30)
     # had it answered 2 before event 1 committed, event 1 would never be folded in
     assert got == [2]
-    slow.close()
-    reader.close()
 
 
 def test_the_database_refuses_bad_events_from_any_writer_and_the_writer_can_only_insert(stack, namespace):
