@@ -158,8 +158,16 @@ def test_publication_lock_serializes_runs(conn, stack):
         with registry.publication_lock(conn, "ml-x"):
             thread = threading.Thread(target=second)
             thread.start()
-            time.sleep(0.5)
-            order.append("first done")
+            try:
+                # the second session is seen waiting on the advisory lock, having done nothing
+                deadline = time.monotonic() + 30
+                while conn.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s",
+                                   (other.info.backend_pid,)).fetchone()[0] != "advisory":
+                    assert not order and time.monotonic() < deadline, f"the second publisher did not wait: {order}"
+                    time.sleep(0.01)
+                assert order == []
+            finally:
+                order.append("first done")
         thread.join(timeout=10)
     assert order == ["first done", "second"]
 

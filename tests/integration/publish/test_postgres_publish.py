@@ -111,26 +111,38 @@ def test_a_publish_that_fails_midway_leaves_the_old_set(dsn_schema):
 def test_a_killed_connection_during_load_leaves_the_old_set(dsn_schema):
     with connect(dsn_schema) as conn:
         pg.publish(conn, recs(100, 1), cold(1), "good", NOW)
+        before = served(conn)
     victim = connect(dsn_schema)
     pid = victim.info.backend_pid
+    failure = []
 
-    def kill_soon():
-        time.sleep(0.3)
-        with connect(dsn_schema) as killer:
-            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    def load():
+        try:
+            pg.publish(victim, recs(200_000, 2), cold(2), "doomed", NOW)
+        except psycopg.OperationalError as exc:
+            failure.append(exc)
 
-    threading.Thread(target=kill_soon).start()
-    with pytest.raises(psycopg.OperationalError):
-        for attempt in range(20):  # keep loading until the kill lands mid-publish
-            pg.publish(victim, recs(200_000, 2 + attempt), cold(2), f"doomed-{attempt}", NOW, keep=50)
+    thread = threading.Thread(target=load)
+    thread.start()
     with connect(dsn_schema) as conn:
-        rows = served(conn)
-        versions = {r[0] for r in rows}
-        assert len(rows) == N and len(versions) == 1
-        current = versions.pop()
-        # whatever had fully switched before the kill is served, complete; nothing half-loaded is
-        assert all(t.startswith("recs_") or t in (pg.VERSIONS_TABLE, pg.FOLD_IN_USERS, pg.FOLD_IN_RECS) for t in tables(conn))
-        assert current == pg.current_version(conn)
+        try:
+            # the kill lands while the 2M rows are being copied in, not on an idle connection
+            deadline = time.monotonic() + 60
+            while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active' "
+                                   "AND query LIKE 'COPY%%'", (pid,)).fetchone():
+                assert thread.is_alive() and time.monotonic() < deadline, "the publish never reached its COPY"
+                time.sleep(0.01)
+            assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        finally:
+            thread.join(60)
+        assert failure, "the publish should have died with its connection"
+        assert served(conn) == before and pg.current_version(conn) == "good"
+        # no stray table: every version table is one the ledger names
+        ledger = {t for row in conn.execute(f"SELECT recs_table, cold_table FROM {pg.VERSIONS_TABLE}") for t in row}
+        assert {t for t in tables(conn) if t.startswith("recs_")} == ledger
+        # and the same version loads again, whole
+        pg.publish(conn, recs(50, 2), cold(2), "doomed", NOW)
+        assert pg.current_version(conn) == "doomed" and len(served(conn)) == N
 
 
 def test_identifiers_from_configuration_are_quoted(dsn_schema):
