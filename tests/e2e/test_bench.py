@@ -18,7 +18,8 @@ def test_bench_on_a_generated_set_writes_its_figures_and_leaves_nothing_publishe
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "movielens_recs.orchestration.bench_cli", "--size", "100k", "--seed", "7",
-             "--name", "test-run", "--results-dir", str(tmp_path), "--copy-rows", "50000"],
+             "--name", "test-run", "--results-dir", str(tmp_path), "--copy-rows", "50000",
+             "--fold-in-events", "2000", "--fold-in-users", "400"],
             env=stack_env, capture_output=True, text=True, timeout=1500,
         )
     finally:
@@ -58,7 +59,17 @@ def test_bench_on_a_generated_set_writes_its_figures_and_leaves_nothing_publishe
     assert memory["stages"]["download"]["driver_jvm"] == 0
     assert memory["out_of_memory"] == [] and memory["within_limits"] is True
 
+    # the fold-in: three lists scored on the same held-out ratings, then events through its DAG
+    fold_quality, fold_speed = result["fold_in"]["quality"], result["fold_in"]["throughput"]
+    assert fold_quality["users"] > 50 and set(fold_quality["ndcg"]) == {"unchanged", "fold_in", "retrain"}
+    assert all(0 < v <= 1 for v in fold_quality["ndcg"].values()) and fold_quality["gap_closed"] is not None
+    assert fold_quality["ratings"]["early"] > 0 and fold_quality["ratings"]["late"] > 0
+    folded = fold_speed["folded"]
+    assert (fold_speed["events"], folded["status"], folded["events"], folded["users"]) == (2000, "folded", 2000, 400)
+    assert folded["folded_users"] == 400 and fold_speed["events_per_second"] > 0
+
     assert "recommendForAllUsers" in proc.stdout and "rows/s with COPY" in proc.stdout
+    assert "fold-in throughput" in proc.stdout
     assert "training time against ratings" in proc.stdout and "test-run" in proc.stdout
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
         left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench%'").fetchall()

@@ -88,13 +88,17 @@ def prepare(conn: Connection, movies: pa.Table, rating_values: tuple[float, ...]
         conn.execute("INSERT INTO movies SELECT DISTINCT ON (movie_id) * FROM catalog_load ON CONFLICT (movie_id) "
                      "DO UPDATE SET title = EXCLUDED.title, genres = EXCLUDED.genres")
         values = sorted({float(v) for v in rating_values})
-        conn.execute("INSERT INTO rating_scale (vals) VALUES (%s) ON CONFLICT (only_row) DO UPDATE SET vals = "
-                     "EXCLUDED.vals", (values,))
-        conn.execute(sql.SQL("ALTER TABLE rating_events DROP CONSTRAINT IF EXISTS {}").format(
-            sql.Identifier(SCALE_CONSTRAINT)))
-        # NOT VALID: events recorded under an earlier scale stay; new ones must fit this one
-        conn.execute(sql.SQL("ALTER TABLE rating_events ADD CONSTRAINT {} CHECK (rating = ANY ({}::real[])) "
-                             "NOT VALID").format(sql.Identifier(SCALE_CONSTRAINT), sql.Literal(values)))
+        constrained = conn.execute("SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = "
+                                   "'rating_events'::regclass", (SCALE_CONSTRAINT,)).fetchone()
+        if scale(conn) != values or not constrained:
+            # (only when it changed: altering the table stops writers for a moment)
+            conn.execute("INSERT INTO rating_scale (vals) VALUES (%s) ON CONFLICT (only_row) DO UPDATE SET vals = "
+                         "EXCLUDED.vals", (values,))
+            conn.execute(sql.SQL("ALTER TABLE rating_events DROP CONSTRAINT IF EXISTS {}").format(
+                sql.Identifier(SCALE_CONSTRAINT)))
+            # NOT VALID: events recorded under an earlier scale stay; new ones must fit this one
+            conn.execute(sql.SQL("ALTER TABLE rating_events ADD CONSTRAINT {} CHECK (rating = ANY ({}::real[])) "
+                                 "NOT VALID").format(sql.Identifier(SCALE_CONSTRAINT), sql.Literal(values)))
         schema = sql.Identifier(conn.execute("SELECT current_schema()").fetchone()[0])
         # column by column: the writer cannot choose event_id (even with OVERRIDING SYSTEM VALUE,
         # which a table-wide INSERT allows) nor received_at
@@ -149,10 +153,12 @@ def watermark(conn: Connection, model_version: str) -> tuple[int, int]:
     return (row[0], row[1]) if row else (0, 0)
 
 
-def affected_users(conn: Connection, after: int, through: int) -> list[int]:
-    rows = conn.execute(sql.SQL("SELECT DISTINCT user_id FROM {} WHERE event_id > %s AND event_id <= %s "
-                                "ORDER BY user_id").format(sql.Identifier(EVENTS_TABLE)), (after, through)).fetchall()
-    return [r[0] for r in rows]
+def pending(conn: Connection, after: int, through: int) -> tuple[list[int], int]:
+    """(the users with events in (after, through], how many events that is)."""
+    rows = conn.execute(sql.SQL("SELECT user_id, count(*) FROM {} WHERE event_id > %s AND event_id <= %s "
+                                "GROUP BY user_id ORDER BY user_id").format(sql.Identifier(EVENTS_TABLE)),
+                        (after, through)).fetchall()
+    return [r[0] for r in rows], sum(r[1] for r in rows)
 
 
 def ratings_of(conn: Connection, users: list[int], through: int) -> pa.Table:

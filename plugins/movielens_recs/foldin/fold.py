@@ -140,34 +140,31 @@ class FoldInModel:
         rated = [set() for _ in users]
         for u, m in zip(user.tolist(), movie.tolist()):
             rated[u].add(m)
-        low, high = self.scale
-        out = {k: [] for k in ("user_id", "rank", "movie_id", "title", "score", "predicted_rating", "promoted")}
+        out = {k: [] for k in ("user", "rank", "movie_id", "score", "promoted")}
         for u in np.flatnonzero(scorable):
             top = [(int(ids[i]), float(s)) for i, s in zip(best[u], scores[u]) if i >= 0]
             for rank, (movie_id, score, promoted) in enumerate(promote_list(top, rated[u], self.promotion, n), 1):
-                out["user_id"].append(int(users[u]))
-                out["rank"].append(rank)
-                out["movie_id"].append(movie_id)
-                out["title"].append(self.titles.get(movie_id))
-                out["score"].append(score)
-                out["predicted_rating"].append(self._predict(rate_x[u], b_u[u], movie_id, low, high))
-                out["promoted"].append(promoted)
-        return pa.table({"user_id": pa.array(out["user_id"], pa.int32()), "rank": pa.array(out["rank"], pa.int16()),
-                         "movie_id": pa.array(out["movie_id"], pa.int32()), "title": pa.array(out["title"], pa.string()),
+                for key, value in zip(out, (u, rank, movie_id, score, promoted)):
+                    out[key].append(value)
+        row_user, listed = np.array(out["user"], dtype=np.int64), np.array(out["movie_id"], dtype=np.int64)
+        return pa.table({"user_id": pa.array(users[row_user] if len(row_user) else [], pa.int32()),
+                         "rank": pa.array(out["rank"], pa.int16()), "movie_id": pa.array(listed, pa.int32()),
+                         "title": pa.array([self.titles.get(m) for m in listed.tolist()], pa.string()),
                          "score": pa.array(out["score"], pa.float32()),
-                         "predicted_rating": pa.array(out["predicted_rating"], pa.float32()),
+                         "predicted_rating": pa.array(self._predict(rate_x[row_user], b_u[row_user], listed), pa.float32()),
                          "promoted": pa.array(out["promoted"], pa.bool_())})
 
-    def _predict(self, x: np.ndarray, b_u: float, movie_id: int, low: float, high: float) -> float:
-        """mu + b_u + b_i + x.y_i, as RatingModel.predict, kept on the scale."""
+    def _predict(self, x: np.ndarray, b_u: np.ndarray, movie_ids: np.ndarray) -> np.ndarray:
+        """mu + b_u + b_i + x.y_i for each (row, movie), as RatingModel.predict: a movie without
+        a bias or factors adds nothing for them; kept on the scale."""
         value = self.global_mean + b_u
-        at = self.item_bias.positions(np.array([movie_id]))[0] if len(self.item_bias.ids) else -1
-        if at >= 0:
-            value += self.item_bias.matrix[at, 0]
-        at = self.rating.positions(np.array([movie_id]))[0]
-        if at >= 0:
-            value += float(x @ self.rating.matrix[at])
-        return float(min(max(value, low), high))
+        if len(self.item_bias.ids):
+            at = self.item_bias.positions(movie_ids)
+            value = value + np.where(at >= 0, self.item_bias.matrix[np.maximum(at, 0), 0], 0.0)
+        at = self.rating.positions(movie_ids)
+        factors = np.where((at >= 0)[:, None], self.rating.matrix[np.maximum(at, 0)], 0.0)
+        value = value + np.einsum("rk,rk->r", x, factors)
+        return np.clip(value, *self.scale)
 
 
 def merge_ratings(known: pa.Table, events: pa.Table) -> pa.Table:

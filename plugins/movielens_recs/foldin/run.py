@@ -79,9 +79,7 @@ def fold_in(conn: Connection, compute: Compute) -> FoldInResult:
                             seconds=time.perf_counter() - started)
     phases = {}
     mark = time.perf_counter()
-    users = events.affected_users(conn, after, through)
-    count = conn.execute("SELECT count(*) FROM rating_events WHERE event_id > %s AND event_id <= %s",
-                         (after, through)).fetchone()[0]
+    users, count = events.pending(conn, after, through)
     new = events.ratings_of(conn, users, through)
     phases["read_events"] = time.perf_counter() - mark
 

@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-n", type=int, default=10)
     parser.add_argument("--topn-repeats", type=int, default=2,
                         help="time each top-N variant as the best of this many runs (1 at 10M ratings and up)")
+    parser.add_argument("--fold-in-events", type=int, default=10_000,
+                        help="rating events folded in by the fold-in DAG for the throughput figure")
+    parser.add_argument("--fold-in-users", type=int, default=2_000, help="the users those events come from")
     parser.add_argument("--reuse-lake", action="store_true",
                         help="use the stack's lake, so a snapshot made earlier is reused and validation skipped "
                              "(default: a fresh lake, so every stage runs)")
@@ -354,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         topn = bench_topn(settings, prepared, args.top_n, args.topn_repeats)
         print("measuring PostgreSQL loads and the switch ...", flush=True)
         postgres = bench_postgres(settings, prepared, args.copy_rows)
-        print("measuring the fold-in: quality on a time split, then 10,000 events through its DAG ...", flush=True)
-        fold_in = bench_fold_in(settings, prepared, scratch)
+        print(f"measuring the fold-in: quality on a time split, then {args.fold_in_events:,} events through its DAG ...",
+              flush=True)
+        fold_in = bench_fold_in(settings, prepared, scratch, args.fold_in_events, args.fold_in_users)
         result = {
             "name": name,
             "dataset": args.dataset,

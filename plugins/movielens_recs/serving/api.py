@@ -30,7 +30,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import AwareDatetime, BaseModel, Field
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
@@ -144,7 +144,9 @@ def create_app(config: ApiConfig) -> FastAPI:
     async def lifespan(_: FastAPI):
         await pool.open(wait=True, timeout=30)
         if writer:
-            await writer.open(wait=True, timeout=30)
+            # without waiting: reads must not depend on the writer role (a database made before
+            # it existed lacks it); POST answers 503 until it can connect
+            await writer.open(wait=False)
         yield
         if writer:
             await writer.close()
@@ -209,8 +211,10 @@ def create_app(config: ApiConfig) -> FastAPI:
         row = {"key": event.idempotency_key, "user_id": user_id, "movie_id": event.movie_id, "rating": event.rating,
                "rated_at": event.rated_at or datetime.now(timezone.utc)}
         try:
-            async with writer.connection() as conn:
+            async with writer.connection(timeout=10) as conn:
                 await conn.execute(events.INSERT.format(names["events"]), row)
+        except PoolTimeout:
+            raise HTTPException(503, "ratings cannot be recorded now: no connection as the writer role") from None
         except (psycopg.errors.UndefinedTable, psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidSchemaName):
             raise HTTPException(404, f"unknown dataset {dataset!r}: no version of it is published") from None
         except psycopg.errors.IntegrityError as exc:

@@ -265,3 +265,19 @@ def test_a_dropped_version_takes_its_fold_ins_and_watermark_with_it(stack, names
     assert conn.execute("SELECT count(*) FROM fold_in_recs WHERE model_version = 'v-1'").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM fold_in_users WHERE model_version = 'v-1'").fetchone()[0] == 0
     assert events.watermark(conn, "v-1") == (0, 0)
+
+
+def test_a_publish_refreshes_the_catalog_and_the_scale_and_keeps_recorded_events(stack, namespace):
+    from movielens_recs.datasets.catalog import WHOLE_STARS
+
+    schema, conn, movies, _ = namespace
+    write(stack, schema, (5, 12, 3.5))
+    grown = pa.concat_tables([movies, pa.table({"movie_id": pa.array([MOVIES + 1], pa.int32()), "title": ["New"],
+                                                "genres": ["Drama"]})])
+    events.prepare(conn, grown, WHOLE_STARS, PG_WRITER, PG_READER)
+    write(stack, schema, (5, MOVIES + 1, 4.0))  # the new movie may be rated
+    with pytest.raises(psycopg.errors.CheckViolation):
+        write(stack, schema, (5, 13, 3.5))  # half stars no longer
+    assert events.scale(conn) == list(WHOLE_STARS)
+    assert conn.execute("SELECT movie_id, rating FROM rating_events ORDER BY event_id").fetchall() == [
+        (12, 3.5), (MOVIES + 1, 4.0)]

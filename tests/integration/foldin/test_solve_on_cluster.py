@@ -38,7 +38,11 @@ def trained(stack, tmp_path_factory):
             known, held_out = ratings.randomSplit([0.8, 0.2], seed=3)
             known.write.mode("overwrite").parquet(layout.train)
             held_out.write.mode("overwrite").parquet(layout.test)
+            every_pair = spark.range(1, 121).withColumnRenamed("id", "user_id").crossJoin(
+                spark.range(1, 81).withColumnRenamed("id", "movie_id")).selectExpr("int(user_id)", "int(movie_id)")
             learned = {
+                "predicted": rating_model.predict(every_pair, "predicted").toPandas()
+                .set_index(["user_id", "movie_id"])["predicted"],
                 "rating": rating_model.als.userFactors.toPandas().set_index("id")["features"],
                 "ranking": ranking_model.userFactors.toPandas().set_index("id")["features"],
                 "bias": rating_model.user_bias.toPandas().set_index("user_id")["user_bias"],
@@ -71,6 +75,11 @@ def test_folded_vectors_are_the_ones_als_learned(trained, preference):
     expected = np.vstack(learned["rating"].loc[users].to_numpy())
     assert np.abs(expected).max() > 0.01
     assert np.abs(rating - expected).max() < 1e-4 * max(np.abs(expected).max(), 0.1)
+
+    # the lists' predicted ratings are the rating model's own predictions, kept on the scale
+    lists = model.recommend(ratings, 5).to_pandas()
+    spark_says = learned["predicted"].loc[list(zip(lists["user_id"], lists["movie_id"]))].clip(0.5, 5.0).to_numpy()
+    assert len(lists) == 5 * len(users) and np.allclose(lists["predicted_rating"], spark_says, atol=1e-3)
 
 
 def test_the_spark_job_folds_in_what_the_driver_does(trained, stack, stack_env, tmp_path):
