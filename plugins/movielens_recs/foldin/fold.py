@@ -97,12 +97,11 @@ class FoldInModel:
         each user's ratings (`user` holds the user's row)."""
         p = self.params
         rating = np.asarray(rating, dtype=np.float64)
-        b_i = np.zeros(len(movie))
-        if len(self.item_bias.ids):
+        b_i, b_u = np.zeros(len(movie)), np.zeros(n_users)
+        if len(self.item_bias.ids):  # a version written before the biases has none
             at = self.item_bias.positions(movie)
             b_i = np.where(at >= 0, self.item_bias.matrix[np.maximum(at, 0), 0], 0.0)
-        b_u = user_biases(user, rating - self.global_mean - b_i, self.damping, n_users) if self.damping or \
-            len(self.item_bias.ids) else np.zeros(n_users)
+            b_u = user_biases(user, rating - self.global_mean - b_i, self.damping, n_users)
         residual = rating - self.global_mean - b_u[user] - b_i
 
         known = self.rating.positions(movie)
