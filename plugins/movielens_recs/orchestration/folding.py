@@ -18,12 +18,13 @@ from movielens_recs.foldin import events
 from movielens_recs.foldin.fold import FoldInModel
 from movielens_recs.foldin.on_spark import FoldInJob
 from movielens_recs.foldin.run import fold_in as fold_in_namespace
-from movielens_recs.foldin.run import on_driver
+from movielens_recs.foldin.run import has_events_table, on_driver
 from movielens_recs.lake.filesystem import join, resolve, spark_uri
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.store import ModelLayout
 from movielens_recs.orchestration.connections import lake_s3_options, postgres_connect
 from movielens_recs.orchestration.tasks import fail_without_retry
+from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish.sinks import Namespace
 from movielens_recs.recommend import output as recs_output
 from movielens_recs.recommend.rules import Rules
@@ -121,8 +122,19 @@ def submit(settings: Settings, job: str, argv: list[str]) -> None:
 
 
 def fold_in(dataset: str) -> dict:
+    """One dataset's fold-in. A namespace published before rating events existed gets its events
+    tables from the served version's snapshot, and the apps' roles their grants (idempotent), so
+    an upgrade needs no step by hand."""
     settings = Settings.from_env()
     with postgres_connect(schema=Namespace(dataset, settings.db_schema).pg_schema) as conn:
+        pg_publish.ensure_schema(conn)
+        served = pg_publish.current_version(conn)
+        if served is not None and not has_events_table(conn):
+            with postgres_connect() as registry_conn:
+                row = registry.get(registry_conn, served)
+            if row is not None:
+                prepare_events(settings, dataset, row["snapshot_id"])
+        pg_publish.grant_readers(conn, settings.db_reader_role)
         result = fold_in_namespace(conn, computer(settings, dataset))
     log.info("%s: %s", dataset, result.as_dict())
     return {"dataset": dataset, **result.as_dict()}

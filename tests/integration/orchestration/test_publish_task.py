@@ -96,3 +96,29 @@ def test_a_publish_cut_short_by_s3_changes_nothing_and_its_rerun_finishes(stack,
     done = publishing.publish(b, {}, {})
     assert (done["champion"], done["retired"]) == ("b", "a")
     assert state(stack, task_env) == ("b", ["b"], "b")
+
+
+def test_a_namespace_published_before_rating_events_gets_them_from_the_first_fold_in(stack, task_env, tmp_path):
+    """The upgrade path: a served namespace without events tables, whose reader grants are gone,
+    is made ready by the fold-in task itself; a rating can then be recorded and read back."""
+    from movielens_recs.devstack import PG_READER, PG_WRITER
+    from movielens_recs.foldin import events
+    from movielens_recs.orchestration import folding, publishing
+
+    publishing.publish(prepared_model(stack, task_env, tmp_path, "a", 1, 1), {"sinks": ["postgres"]}, {})
+    schema = Namespace(DATASET, task_env["MLRECS_DB_SCHEMA"]).pg_schema
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{schema}".rating_events, "{schema}".movies, "{schema}".rating_scale, '
+                     f'"{schema}".fold_in_state')
+        conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM {PG_READER}')
+    with psycopg.connect(stack.postgres_dsn(role=PG_READER), autocommit=True) as reader:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute(f'SELECT 1 FROM "{schema}".recommendations')
+
+    result = folding.fold_in(DATASET)
+    assert (result["model_version"], result["status"]) == ("a", "up to date")
+    with psycopg.connect(stack.postgres_dsn(role=PG_WRITER), autocommit=True) as writer:
+        events.record(writer, schema, {"key": "k", "user_id": 1, "movie_id": 7, "rating": 4.0,
+                                       "rated_at": datetime.now(timezone.utc)})
+    with psycopg.connect(stack.postgres_dsn(role=PG_READER), autocommit=True) as reader:
+        assert reader.execute(f'SELECT count(*) FROM "{schema}".recommendations').fetchone()[0] == 200
