@@ -297,8 +297,14 @@ def grant_readers(conn: Connection, role: str | None) -> None:
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
         log.warning("reader role %s does not exist: apps must read as another role", role)
         return
-    views = conn.execute("SELECT table_name FROM information_schema.views WHERE table_schema = current_schema() "
-                         "AND table_name IN (%s, %s)", (READER_VIEW, COLD_START_VIEW)).fetchall()
+    # only what is missing: the fold-in renews the grants every run, and a publish on each switch
+    views = conn.execute(
+        "SELECT table_name FROM information_schema.views WHERE table_schema = current_schema() "
+        "AND table_name IN (%s, %s) AND NOT has_table_privilege(%s, format('%%I.%%I', table_schema, table_name), "
+        "'SELECT')", (READER_VIEW, COLD_START_VIEW, role)).fetchall()
+    usage = conn.execute("SELECT has_schema_privilege(%s, current_schema(), 'USAGE')", (role,)).fetchone()[0]
+    if usage and not views:
+        return
     with conn.transaction():
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
             sql.Identifier(conn.execute("SELECT current_schema()").fetchone()[0]), sql.Identifier(role)))
