@@ -64,6 +64,7 @@ def test_bench_on_a_generated_set_writes_its_figures_and_leaves_nothing_publishe
     assert fold_quality["users"] > 50 and set(fold_quality["ndcg"]) == {"unchanged", "fold_in", "retrain"}
     assert all(0 < v <= 1 for v in fold_quality["ndcg"].values()) and fold_quality["gap_closed"] is not None
     assert fold_quality["ratings"]["early"] > 0 and fold_quality["ratings"]["late"] > 0
+    assert 0 < fold_quality["popularity"]["ndcg"] <= 1  # the baseline, on the same users and split
     folded = fold_speed["folded"]
     assert (fold_speed["events"], folded["status"], folded["events"], folded["users"]) == (2000, "folded", 2000, 400)
     assert folded["folded_users"] == 400 and fold_speed["events_per_second"] > 0

@@ -7,7 +7,8 @@ their most recent ratings are held out, and split in time into an early half A a
   ratings plus A (foldin/fold.py, the production code);
 - "retrain": a model trained on everything but B.
 Each ranks the movies the user has not rated (training ratings and A) with the ranking model, and
-is scored by NDCG@10 against B. The gap closed is (fold-in - unchanged) / (retrain - unchanged).
+is scored by NDCG@10 against B, beside popularity (the most rated movies known at fold-in time)
+on the same users. The gap closed is (fold-in - unchanged) / (retrain - unchanged).
 
 Throughput (`throughput`): events written by the writer role for users of the served version
 (ones it knows and new ones), then one fold-in of all of them with publishing, timed by phase.
@@ -105,6 +106,12 @@ def quality(spark, ratings, params, work_uri: str, k: int = 10, fraction: float 
 
     figures = {name: ranking_metrics(lists, late, k).as_dict() for name, lists in
                (("unchanged", lists_of(champion_ranking)), ("fold_in", folded), ("retrain", lists_of(retrain)))}
+    # the baseline on the same split: the movies most rated in what was known at fold-in time
+    # (training ratings and A), each user's own left out
+    by_count = [r["movie_id"] for r in parts.where(F.col("part") != "late").groupBy("movie_id").count()
+                .orderBy(F.desc("count"), "movie_id").select("movie_id").collect()]
+    popular = {u: [m for m in by_count if m not in seen.get(u, ())][:k] for u in late}
+    baseline = ranking_metrics(popular, late, k).as_dict()
     gap = figures["retrain"]["ndcg_at_k"] - figures["unchanged"]["ndcg_at_k"]
     closed = (figures["fold_in"]["ndcg_at_k"] - figures["unchanged"]["ndcg_at_k"]) / gap if gap else None
     counts = parts.groupBy("part").count().toPandas().set_index("part")["count"].to_dict()
@@ -112,6 +119,7 @@ def quality(spark, ratings, params, work_uri: str, k: int = 10, fraction: float 
             "split": {"user_fraction": fraction, "held_out_fraction": holdout, "seed": seed},
             "ndcg": {name: round(f["ndcg_at_k"], 4) for name, f in figures.items()}, "metrics": figures,
             "gap_closed": round(closed, 3) if closed is not None else None,
+            "popularity": {"ndcg": round(baseline["ndcg_at_k"], 4), "metrics": baseline},
             "seconds": {"fit_champion": round(champion_seconds, 2), "fit_retrain_ranking": round(retrain_seconds, 2),
                         "fold_in": round(fold_seconds, 3)}}
 

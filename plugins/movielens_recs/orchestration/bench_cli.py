@@ -209,7 +209,8 @@ def _fold_in_lines(fold_in: dict | None) -> list[str]:
     out = [f"  fold-in quality, time split ({q['users']:,} users, latest {q['split']['held_out_fraction']:.0%} of their "
            f"ratings held out, the earlier half folded in): NDCG@{q['k']} on the later half",
            f"    unchanged champion {ndcg['unchanged']:.4f}   fold-in {ndcg['fold_in']:.4f}   full retrain "
-           f"{ndcg['retrain']:.4f}   gap closed {q['gap_closed']:.0%}" if q["gap_closed"] is not None else
+           f"{ndcg['retrain']:.4f}   gap closed {q['gap_closed']:.0%}   popularity {q['popularity']['ndcg']:.4f}"
+           if q["gap_closed"] is not None else
            f"    unchanged {ndcg['unchanged']:.4f}, fold-in {ndcg['fold_in']:.4f}, retrain {ndcg['retrain']:.4f}"]
     f = t["folded"]
     out.append(f"  fold-in throughput: {f['events']:,} events of {f['users']:,} users ({t['known_users']:,} known to the "
