@@ -4,7 +4,8 @@ On the version's held-out ratings: RMSE and MAE of the rating model and of the b
 precision, recall, NDCG (held-out = relevant, and held-out rated 4+ = relevant), MAP at k and
 catalog coverage of the ranking model and of popularity, on the same users. When a champion is
 given, both versions on the fair set: held-out ratings the champion did not train on either.
-Writes metrics.json beside the models. Imports nothing from Airflow; ship `movielens_recs` with
+Writes metrics.json beside the models, and the evaluation report (report.html, with the figures
+behind it in report.json). Imports nothing from Airflow; ship `movielens_recs` with
 --py-files.
 """
 
@@ -43,8 +44,15 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
 
     from movielens_recs.evaluation.report import summary_lines, with_ratios
-    from movielens_recs.evaluation.spark_eval import bias_errors, fair_comparison, rating_errors, ranking_report
+    from movielens_recs.evaluation.spark_eval import (
+        bias_errors,
+        fair_comparison,
+        ranking_lists,
+        rating_errors,
+        report_breakdown,
+    )
     from movielens_recs.models.store import write_json
+    from movielens_recs.operator_view import evaluation_report
 
     spark = SparkSession.builder.appName(f"evaluate-{args.model_id}").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
@@ -56,7 +64,8 @@ def main(argv=None) -> int:
         rating = candidate["rating"]
         errors = rating_errors(rating, test)
         bias = bias_errors(rating.terms, rating.user_bias, rating.item_bias, test)
-        ranking = ranking_report(candidate["ranker"], candidate["train"], test, args.k)
+        lists = ranking_lists(candidate["ranker"], candidate["train"], test, args.k)
+        ranking = lists.report()
         fair = None
         if args.champion_model_uri:
             fair = fair_comparison(candidate, _version(spark, args.champion_model_id, args.champion_model_uri),
@@ -73,6 +82,8 @@ def main(argv=None) -> int:
             "evaluated_at": datetime.now(timezone.utc).isoformat(),
         })
         write_json(candidate["layout"].metrics, metrics)
+        evaluation_report.write(candidate["layout"], metrics,
+                                report_breakdown(rating, candidate["train"], test, lists))
     finally:
         spark.stop()
     print("\n".join(summary_lines(metrics)), flush=True)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
+from movielens_recs.evaluation.breakdown import rmse_by_activity
 from movielens_recs.lake.filesystem import resolve
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.models.params import AlsParams
@@ -147,6 +148,36 @@ def test_train_then_evaluate_both_models_against_both_baselines(stack, airflow_e
         assert 0 <= model[key] <= 1 and 0 <= popular[key] <= 1
     assert model["users"] == popular["users"] > 100 and model["users_liked"] == popular["users_liked"] > 0
     assert popular["coverage"] < model["coverage"], "popularity recommends the same few items to all"
+    assert_the_report_breaks_the_figures_down(model_dir, test, metrics)
+
+
+def assert_the_report_breaks_the_figures_down(model_dir: Path, test: pd.DataFrame, metrics: dict) -> None:
+    """report.json's figures from the saved split and models by hand; report.html drawn from them."""
+    report = json.loads((model_dir / "report.json").read_text())
+    model = metrics["model"]
+    train = pairs(model_dir / "split" / "train")
+    activity = train.groupby("user_id").size().to_dict()
+    test = test.assign(error=(test["rating"] - predict_by_hand(model_dir, test)) ** 2)
+    per_user = {u: (g["error"].sum(), len(g)) for u, g in test.groupby("user_id")}
+    expected = rmse_by_activity(per_user, activity)
+    got = report["rmse_by_activity"]["model"]
+    assert [(r["bucket"], r["users"], r["ratings"]) for r in got] == [(r["bucket"], r["users"], r["ratings"])
+                                                                       for r in expected]
+    assert [r["rmse"] for r in got if r["ratings"]] == pytest.approx(
+        [r["rmse"] for r in expected if r["ratings"]], rel=1e-4)
+    assert sum(r["ratings"] for r in got) == model["held_out"]
+    # the buckets' NDCG, weighted by their users, is the overall figure, for both lists
+    for side in ("model", "popularity"):
+        rows = [r for r in report["ndcg_by_activity"][side] if r["users"]]
+        assert sum(r["users"] for r in rows) == model["users"]
+        assert sum(r["users"] * r["ndcg"] for r in rows) / model["users"] == pytest.approx(
+            metrics[side]["ndcg_at_k"])
+    for side in ("predicted", "actual"):
+        assert sum(r["count"] for r in report["ratings"][side]) == len(test)
+    assert report["lists"]["model"]["coverage"] == pytest.approx(model["coverage"])
+    assert report["lists"]["popularity"]["head_share"] > report["lists"]["model"]["head_share"]
+    html = (model_dir / "report.html").read_text()
+    assert metrics["model_id"] in html and html.count('src="data:image/svg+xml;base64,') == 5
 
 
 def test_the_champion_is_judged_only_on_ratings_neither_version_trained_on(stack, airflow_env, snapshot, first_model):

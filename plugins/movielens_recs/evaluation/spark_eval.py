@@ -12,8 +12,18 @@ versions' data contain; whatever the split, a champion is never scored on rating
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from movielens_recs.evaluation.breakdown import (
+    ACTIVITY_EDGES,
+    histogram,
+    ndcg_by_activity,
+    popularity_skew,
+    recommendation_counts,
+    rmse_by_activity,
+)
 from movielens_recs.evaluation.metrics import catalog_coverage, ranking_metrics
 from movielens_recs.models.bias import with_baseline
 from movielens_recs.models.topn import top_n_spark
@@ -97,19 +107,99 @@ def _scores(lists: dict, relevant: dict, liked: dict, catalog: int, k: int) -> d
     return scores
 
 
-def ranking_report(ranker, train, test, k: int) -> dict:
-    """Ranking metrics of the ranking model and of popularity, on the same users and lists' rules."""
+@dataclass(frozen=True)
+class RankingLists:
+    """The ranking model's and popularity's lists for the users with held-out ratings, and what
+    each of those users held out: what the metrics and the report's breakdowns are computed from."""
+
+    k: int
+    model: dict
+    popularity: dict
+    relevant: dict
+    liked: dict
+    catalog_items: int
+
+    def report(self) -> dict:
+        return {
+            "model": _scores(self.model, self.relevant, self.liked, self.catalog_items, self.k),
+            "popularity": _scores(self.popularity, self.relevant, self.liked, self.catalog_items, self.k),
+            "catalog_items": self.catalog_items,
+        }
+
+
+def ranking_lists(ranker, train, test, k: int) -> RankingLists:
+    """Both lists on the same users and under the same rules (each user's training movies left out)."""
     users = test.select("user_id").distinct()
     seen = seen_movies(train).cache()  # both lists leave out the same movies; gathered once
-    relevant, liked = relevant_items(test), relevant_items(test, LIKED)
-    catalog = train.select("movie_id").distinct().count()
-    report = {
-        "model": _scores(model_lists(ranker, seen, users, k), relevant, liked, catalog, k),
-        "popularity": _scores(popularity_lists(train, seen, users, k), relevant, liked, catalog, k),
-        "catalog_items": catalog,
-    }
+    lists = RankingLists(
+        k=k,
+        model=model_lists(ranker, seen, users, k),
+        popularity=popularity_lists(train, seen, users, k),
+        relevant=relevant_items(test),
+        liked=relevant_items(test, LIKED),
+        catalog_items=train.select("movie_id").distinct().count(),
+    )
     seen.unpersist()
-    return report
+    return lists
+
+
+def _per_user_squared_errors(predictions, column: str) -> dict:
+    from pyspark.sql import functions as F
+
+    rows = (predictions.where(F.col(column).isNotNull())
+            .groupBy("user_id").agg(F.sum((F.col(column) - F.col("rating")) ** 2).alias("sse"),
+                                    F.count("*").alias("n")).collect())
+    return {r["user_id"]: (float(r["sse"]), int(r["n"])) for r in rows}
+
+
+def value_counts(df, column: str) -> dict:
+    """{value: rows}; for columns with few enough values to hold on the driver (users, movies)."""
+    return {r[0]: int(r[1]) for r in df.groupBy(column).count().collect()}
+
+
+def _floored(column: str, lo: float, hi: float, width: float):
+    from pyspark.sql import functions as F
+
+    clipped = F.least(F.greatest(F.col(column), F.lit(lo)), F.lit(hi))
+    return (F.floor((clipped - F.lit(lo)) / F.lit(width)) * F.lit(width) + F.lit(lo)).alias("bin")
+
+
+def report_breakdown(rating_model, train, test, lists: RankingLists, width: float = 0.25) -> dict:
+    """What the evaluation report draws beyond the metrics (breakdown.py says how each is defined)."""
+    from pyspark.sql import functions as F
+
+    activity = value_counts(train, "user_id")
+    predicted = rating_model.predict(test).cache()
+    baseline = with_baseline(test, rating_model.terms, rating_model.user_bias, rating_model.item_bias)
+    bounds = test.agg(F.min("rating"), F.max("rating")).first()
+    lo, hi = float(bounds[0]) - 1.0, float(bounds[1]) + 1.0
+    predicted_bins = value_counts(predicted.where(F.col("prediction").isNotNull())
+                             .select(_floored("prediction", lo, hi, width)), "bin")
+    actual_bins = value_counts(test.select(_floored("rating", lo, hi, width)), "bin")
+    rating_counts = value_counts(train, "movie_id")
+    breakdown = {
+        "k": lists.k,
+        "activity_edges": list(ACTIVITY_EDGES),
+        "rmse_by_activity": {
+            "model": rmse_by_activity(_per_user_squared_errors(predicted, "prediction"), activity),
+            "bias": rmse_by_activity(_per_user_squared_errors(baseline, "baseline"), activity),
+        },
+        "ndcg_by_activity": {
+            "model": ndcg_by_activity(lists.model, lists.relevant, activity, lists.k),
+            "popularity": ndcg_by_activity(lists.popularity, lists.relevant, activity, lists.k),
+        },
+        "ratings": {
+            "width": width,
+            "predicted": histogram(predicted_bins, lo, hi, width),
+            "actual": histogram(actual_bins, lo, hi, width),
+        },
+        "lists": {
+            "model": popularity_skew(recommendation_counts(lists.model, lists.k), rating_counts),
+            "popularity": popularity_skew(recommendation_counts(lists.popularity, lists.k), rating_counts),
+        },
+    }
+    predicted.unpersist()
+    return breakdown
 
 
 def fair_comparison(candidate: dict, champion: dict, test, k: int) -> dict:

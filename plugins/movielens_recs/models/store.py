@@ -7,6 +7,9 @@
     split/test      comparisons use the very same ratings
     metadata.json   params, snapshot, split, code and Spark versions, row counts, fit times
     metrics.json    the evaluate job's figures, beside the models they describe
+    report.json     the evaluation report's breakdowns (evaluation/breakdown.py), and the
+                    published lists' skew once the recommend job has run
+    report.html     the evaluation report itself: one self-contained page (operator_view/evaluation_report.py)
     recommendations/  see recommend/output.py
 
 Models written before the ranking model existed have `als/` only: their ranking is by predicted
@@ -72,6 +75,14 @@ class ModelLayout:
         return join(self.uri, "metrics.json")
 
     @property
+    def report_data(self) -> str:
+        return join(self.uri, "report.json")
+
+    @property
+    def report(self) -> str:
+        return join(self.uri, "report.html")
+
+    @property
     def recommendations(self) -> str:
         return join(self.uri, "recommendations")
 
@@ -88,13 +99,21 @@ def exists(uri: str, s3: S3Options | None = None) -> bool:
 
 
 def write_json(uri: str, payload: dict, s3: S3Options | None = None) -> None:
+    write_text(uri, json.dumps(payload, indent=2, sort_keys=True, default=str), s3)
+
+
+def write_text(uri: str, text: str, s3: S3Options | None = None) -> None:
     fs, path = resolve(uri, s3)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as fh:
-        fh.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+        fh.write(text.encode())
+
+
+def read_text(uri: str, s3: S3Options | None = None) -> str:
+    fs, path = resolve(uri, s3)
+    with fs.open_input_stream(path) as fh:
+        return fh.read().decode()
 
 
 def read_json(uri: str, s3: S3Options | None = None) -> dict:
-    fs, path = resolve(uri, s3)
-    with fs.open_input_stream(path) as fh:
-        return json.loads(fh.read())
+    return json.loads(read_text(uri, s3))

@@ -6,9 +6,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from movielens_recs.evaluation.breakdown import popularity_skew
+from movielens_recs.evaluation.spark_eval import value_counts
 from movielens_recs.lake.filesystem import join
 from movielens_recs.models.store import ModelLayout, write_json
 from movielens_recs.models.training import as_of, load_ranking_model, load_rating_model
+from movielens_recs.operator_view import evaluation_report
 from movielens_recs.recommend.output import MARKER, REPORT, remove_marker
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
 from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
@@ -59,5 +62,7 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
     write_json(join(output, REPORT), {**summary, **report.to_dict()})
     if not report.success:
         return report, None
+    # the evaluation report gains the published lists' coverage and skew before they are publishable
+    evaluation_report.add_published(layout, popularity_skew(value_counts(recs, "movie_id"), value_counts(ratings, "movie_id")))
     write_json(join(output, MARKER), {**summary, "validation": report.statistics})
     return report, summary

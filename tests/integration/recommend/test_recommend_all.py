@@ -124,6 +124,29 @@ def test_the_job_writes_validated_output_and_marks_it_publishable(spark, small, 
     assert cold.column("rank").to_pylist() == list(range(1, N + 1))
 
 
+def test_the_models_evaluation_report_gains_the_published_lists_skew(spark, small, saved_model):
+    """The recommend job adds what only it knows to the report the evaluate job wrote."""
+    from collections import Counter
+
+    from movielens_recs.evaluation.breakdown import popularity_skew
+    from movielens_recs.models.store import read_json, read_text, write_json
+    from movielens_recs.operator_view import evaluation_report
+    from movielens_recs.recommend.output import load
+    from tests.unit.operator_view.test_evaluation_report import breakdown, metrics
+
+    _, ratings, _, _ = small
+    layout = ModelLayout(saved_model)
+    write_json(layout.metrics, metrics())
+    evaluation_report.write(layout, metrics(), breakdown())
+    output, _, _ = _run(spark, small, saved_model)
+    _, recs, _ = load(output)
+    rated = {r["movie_id"]: r["count"] for r in ratings.groupBy("movie_id").count().collect()}
+    published = read_json(layout.report_data)["published"]
+    assert published == popularity_skew(Counter(recs.column("movie_id").to_pylist()), rated)
+    assert 0 < published["coverage"] < 1 and published["recommendations"] == recs.num_rows
+    assert "published lists (every user)" in read_text(layout.report)
+
+
 def test_output_that_breaks_its_suites_is_never_marked_publishable(spark, small, saved_model):
     """A catalog missing the most recommended movies: unknown ids and missing titles."""
     from pyspark.sql import functions as F
