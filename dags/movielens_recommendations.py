@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
 from movielens_recs.datasets.catalog import DATASET_NAME_PATTERN, known_datasets
 from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
 from movielens_recs.models.tuning import MODES
 from movielens_recs.orchestration import assets, modeling, publishing, tasks
-from movielens_recs.orchestration.notify import on_failure
+from movielens_recs.orchestration.notify import on_deadline_missed, on_failure
 from movielens_recs.orchestration.spark import (
     ProjectSparkSubmitOperator,
     RecommendOperator,
@@ -69,6 +69,13 @@ def _model_param(key: str) -> str:
     start_date=datetime(1995, 1, 1),
     catchup=False,
     max_active_runs=1,
+    # "did the run finish on time": a run unfinished MLRECS_RUN_DEADLINE_SECONDS after it was
+    # queued calls the notifier from the triggerer, while the run goes on
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(seconds=SETTINGS.run_deadline_seconds),
+        callback=AsyncCallback(on_deadline_missed, kwargs={"interval_seconds": SETTINGS.run_deadline_seconds}),
+    ),
     tags=["movielens", "recommendations", "spark", "great-expectations"],
     default_args={
         "owner": "ml-platform",

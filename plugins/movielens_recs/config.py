@@ -72,6 +72,8 @@ class Settings:
     fold_in_schedule: str = "*/15 * * * *"
     # more users with new events than this in one fold-in: computed on Spark, not in the task
     fold_in_spark_users: int = 20_000
+    # a daily run still unfinished this long after it was queued calls the notifier (a DeadlineAlert)
+    run_deadline_seconds: float = 7200.0
     checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
@@ -124,6 +126,7 @@ class Settings:
             db_writer_role=env.get("MLRECS_DB_WRITER_ROLE", "mlrecs_writer"),
             fold_in_schedule=env.get("MLRECS_FOLD_IN_SCHEDULE") or "*/15 * * * *",
             fold_in_spark_users=_int(env, "MLRECS_FOLD_IN_SPARK_USERS", 20_000),
+            run_deadline_seconds=_float(env, "MLRECS_RUN_DEADLINE_SECONDS", 7200.0),
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),

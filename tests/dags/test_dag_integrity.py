@@ -17,6 +17,19 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
+def test_the_daily_dag_alerts_on_a_run_unfinished_by_its_deadline(dagbag):
+    from airflow.sdk import AsyncCallback
+    from airflow.sdk.definitions.deadline import DagRunQueuedAtDeadline
+
+    from movielens_recs.config import Settings
+
+    (alert,) = dagbag.dags["movielens_recommendations"].deadline
+    assert isinstance(alert.reference, DagRunQueuedAtDeadline)
+    assert alert.interval.total_seconds() == Settings.from_env().run_deadline_seconds
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "movielens_recs.orchestration.notify.on_deadline_missed"
+
+
 def test_daily_dag_tasks(dagbag):
     dag = dagbag.dags["movielens_recommendations"]
     assert dag is not None

@@ -4,6 +4,7 @@ the registry's champion see; then the same through the UI, in headless Chromium:
 from the form with a param changed, and a backfill from the UI's dialog."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from movielens_recs.publish import s3 as s3_publish
 from movielens_recs.publish.sinks import Namespace
 from tests.conftest import LOOPBACK, listening_addresses, process_group
 
+ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "movielens_recommendations"
 BACKFILL_DAYS = ("2018-07-10", "2018-07-11", "2018-07-12")
 TEST_AIRFLOW_DB = "airflow_e2e"
@@ -86,6 +88,12 @@ def services(stack, stack_env, movielens_server, tmp_path_factory):
         "MLRECS_DATA_DOCS_DIR": str(tmp / "data_docs"),
         "MLRECS_DB_SCHEMA": schema,
         "MLRECS_S3_PREFIX": f"e2e/{schema}",
+        # a deadline no run can meet, so that every run's DeadlineAlert fires through the
+        # triggerer into the notifier (the probe, importable from the repository's root)
+        "MLRECS_RUN_DEADLINE_SECONDS": "5",
+        "MLRECS_NOTIFIER": "tests.e2e.notifier_probe:record",
+        "MLRECS_TEST_NOTIFICATIONS": str(tmp / "notifications.jsonl"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     # The suite's own Airflow: a fresh metadata database and home, so the developer's runs and
     # history are neither resumed with this test's settings nor deleted. Services `make airflow`
@@ -125,10 +133,10 @@ def namespace(env) -> Namespace:
     return Namespace(DEFAULT_DATASET, env["MLRECS_DB_SCHEMA"], env["MLRECS_S3_PREFIX"])
 
 
-def registry_rows(stack, schema):
+def registry_rows(stack, schema, dataset: str = DEFAULT_DATASET):
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"SET search_path TO {schema}")
-        return cur.execute("SELECT * FROM model_registry ORDER BY cutoff").fetchall()
+        return cur.execute("SELECT * FROM model_registry WHERE dataset = %s ORDER BY cutoff", (dataset,)).fetchall()
 
 
 def test_the_services_listen_on_loopback_only(stack, services):
@@ -156,6 +164,7 @@ def test_scheduled_run_then_a_backfill_that_changes_nothing_served(stack, servic
     (champion,) = [r for r in registry_rows(stack, schema) if r["status"] == "champion"]
     manifest = s3_publish.current_manifest(stack.s3_client(), BUCKET, namespace(env).s3_prefix)
     assert manifest["model_version"] == champion["model_id"]
+    assert_the_deadline_alert_fired(env, scheduled[0]["dag_run_id"])
 
     created = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "backfill", "create", "--dag-id", DAG_ID,
@@ -177,7 +186,23 @@ def test_scheduled_run_then_a_backfill_that_changes_nothing_served(stack, servic
     assert s3_publish.current_manifest(stack.s3_client(), BUCKET, namespace(env).s3_prefix) == manifest
 
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "airflow-ui"
+def assert_the_deadline_alert_fired(env, run_id: str, timeout: float = 120) -> None:
+    """The run took longer than its 5 s deadline: the scheduler hands the alert to the triggerer,
+    which calls the notifier while (or after) the run goes on."""
+    notifications = Path(env["MLRECS_TEST_NOTIFICATIONS"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = notifications.read_text().splitlines() if notifications.exists() else []
+        missed = [json.loads(line) for line in lines if "deadline missed" in line]
+        if any(m["run"] == run_id for m in missed):
+            (alert,) = [m for m in missed if m["run"] == run_id]
+            assert f"dag={DAG_ID} run={run_id}" in alert["summary"] and "5 s after it was queued" in alert["summary"]
+            return
+        time.sleep(3)
+    raise AssertionError(f"no deadline alert for {run_id} within {timeout:.0f} s; notified: {lines}")
+
+
+ARTIFACTS = ROOT / "test-artifacts" / "airflow-ui"
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's own background traffic is refused on a closed network, many requests at a time
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -262,3 +287,82 @@ def test_trigger_from_the_ui_form_and_backfill_from_its_dialog(stack, services, 
     page.goto(f"{stack.airflow_url()}/dags/{DAG_ID}/runs/{backfilled[0]['dag_run_id']}")
     page.get_by_text("success").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "backfill-run-succeeded.png"), full_page=True)
+
+
+def _history_url(stack, dataset: str) -> str:
+    return f"{stack.airflow_url()}/mlrecs/api/datasets/{dataset}/history"
+
+
+def test_the_model_history_json_requires_an_airflow_user_and_names_the_champion(stack, services):
+    env, api = services
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(_history_url(stack, DEFAULT_DATASET), timeout=30)
+    assert refused.value.code == 401
+    api.wait_for(lambda r: r["run_type"] == "scheduled", "the scheduled run", timeout=1200)
+    request = urllib.request.Request(_history_url(stack, DEFAULT_DATASET),
+                                     headers={"Authorization": f"Bearer {api.token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        history = json.loads(response.read())
+    (champion,) = [r for r in registry_rows(stack, env["MLRECS_DB_SCHEMA"]) if r["status"] == "champion"]
+    assert history["champion"] == champion["model_id"] and history["problems"] == []
+    assert [s["serving"] for s in history["sinks"]] == [champion["model_id"]] * 2
+
+
+def _rejected_model(stack, env, dataset: str) -> str:
+    """A model the gate turned down, recorded through the lifecycle as the DAG's gate task does."""
+    from movielens_recs import lifecycle
+    from movielens_recs.gate import GateConfig
+    from movielens_recs.registry import ModelRecord
+    from tests.integration.test_lifecycle import metrics
+
+    model_id = f"{dataset}-20180701-rejected"
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {env['MLRECS_DB_SCHEMA']}")
+        lifecycle.register(conn, ModelRecord(model_id, dataset, "snapshot", f"file:///nowhere/{model_id}",
+                                             {"rank": 10}, dag_run_id="manual__rejected"))
+        assert lifecycle.judge(conn, model_id, metrics(ndcg=0.2), GateConfig.for_dataset(dataset)).status == "rejected"
+    return model_id
+
+
+def test_the_model_history_page_from_the_nav_and_a_models_report(stack, services, browser_page):
+    env, api = services
+    page = browser_page
+    api.wait_for(lambda r: r["run_type"] == "scheduled", "the scheduled run", timeout=1200)
+    (champion,) = [r["model_id"] for r in registry_rows(stack, env["MLRECS_DB_SCHEMA"]) if r["status"] == "champion"]
+
+    page.goto(stack.airflow_url() + "/")
+    page.get_by_role("link", name="Model history").click()
+    page.wait_for_url("**/plugin/model-history**")
+    frame = page.frame_locator("iframe").first
+    frame.locator("#history-chart").wait_for()
+    assert frame.locator("#champion").inner_text() == champion
+    row = frame.locator(f'tr[data-model="{champion}"]')
+    assert row.get_attribute("data-status") == "champion"
+    assert "pass" in row.inner_text() and "beats_popularity" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "model-history.png"), full_page=True)
+
+    row.get_by_role("link", name="report").click()
+    frame.locator("#rmse-by-activity").wait_for()
+    assert frame.locator("h1").inner_text() == f"Evaluation report: {champion}"
+    # the recommend job has added the published lists' row
+    assert frame.get_by_text("published lists (every user)").count() == 1
+    frame.locator("#lists").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "model-report.png"), full_page=True)
+
+
+def test_the_model_history_of_a_dataset_with_no_models_and_of_one_with_a_rejected_model(stack, services,
+                                                                                       browser_page):
+    env, _ = services
+    page = browser_page
+    page.goto(f"{stack.airflow_url()}/mlrecs/datasets/ml-100k")
+    page.locator("#no-models").wait_for()
+    assert page.locator("#history-chart").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "model-history-no-models.png"), full_page=True)
+
+    rejected = _rejected_model(stack, env, "ml-1m")
+    page.goto(f"{stack.airflow_url()}/mlrecs/datasets/ml-1m")
+    row = page.locator(f'tr[data-model="{rejected}"]')
+    assert row.get_attribute("data-status") == "rejected"
+    assert "FAIL beats_popularity 0.2000 vs" in " ".join(row.inner_text().split())
+    assert page.locator("#champion").count() == 0 and page.locator("#history-chart").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "model-history-rejected.png"), full_page=True)

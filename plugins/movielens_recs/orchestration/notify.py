@@ -1,11 +1,12 @@
 """Failure notification, pluggable.
 
-By default a failure, or a model the gate rejected, is logged loudly. Set MLRECS_NOTIFIER to "module:callable" to call your own
+By default a failure, a model the gate rejected, or a run past its deadline is logged loudly. Set MLRECS_NOTIFIER to "module:callable" to call your own
 function (Slack, email, pager) with the task context; see the README.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -31,6 +32,20 @@ def on_rejection(context, summary: str) -> None:
     """The gate turned a model down: not a crash, but an operator should know."""
     log.warning(summary)
     _notify(context, summary)
+
+
+async def on_deadline_missed(context, interval_seconds: float) -> None:
+    """A DeadlineAlert's callback: the triggerer awaits it when a run is still unfinished
+    `interval_seconds` after it was queued. `context` is what the scheduler sends: the run and
+    the deadline. The notifier may block (an HTTP call), so it runs off the triggerer's loop."""
+    run, deadline = context.get("dag_run") or {}, context.get("deadline") or {}
+    summary = (
+        f"movielens pipeline deadline missed: dag={run.get('dag_id', '?')} run={run.get('dag_run_id', '?')} "
+        f"queued at {run.get('queued_at')} was not finished by {deadline.get('deadline_time')} "
+        f"({interval_seconds:g} s after it was queued; state {run.get('state', '?')})"
+    )
+    log.error(summary)
+    await asyncio.to_thread(_notify, context, summary)
 
 
 def on_failure(context) -> None:

@@ -33,3 +33,18 @@ def test_a_broken_notifier_is_logged_and_does_not_raise(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR, logger="movielens_recs.alerts"):
         notify.on_failure({"ti": FakeTI(), "run_id": "r3", "exception": ValueError("boom")})
     assert "movielens pipeline failure" in caplog.text and f"notifier {__name__}:explode failed" in caplog.text
+
+
+def test_a_missed_deadline_reaches_the_notifier_with_the_run_and_the_deadline(monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("MLRECS_NOTIFIER", f"{__name__}:record")
+    CALLS.clear()
+    # the context the scheduler hands the triggerer (airflow.models.deadline.Deadline.handle_miss)
+    context = {"dag_run": {"dag_id": "movielens_recommendations", "dag_run_id": "scheduled__x", "state": "running",
+                           "queued_at": "2026-12-02T00:00:05+00:00"},
+               "deadline": {"id": "d1", "deadline_time": "2026-12-02T02:00:05+00:00"}}
+    asyncio.run(notify.on_deadline_missed(context, interval_seconds=7200))
+    assert CALLS == [(None, "movielens pipeline deadline missed: dag=movielens_recommendations run=scheduled__x "
+                            "queued at 2026-12-02T00:00:05+00:00 was not finished by 2026-12-02T02:00:05+00:00 "
+                            "(7200 s after it was queued; state running)")]
