@@ -19,15 +19,12 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="local path of the JSON figures")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.sql import SparkSession
-
     from movielens_recs.benchmark.topn_bench import measure
-    from movielens_recs.jobs import write_figures
+    from movielens_recs.jobs import start_session, write_figures
     from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import load_ranking_model, load_rating_model
 
-    spark = SparkSession.builder.appName("bench-topn").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    spark = start_session("bench-topn")
     try:
         layout = ModelLayout(args.model_uri)
         model, rating_model = load_ranking_model(layout), load_rating_model(spark, layout)

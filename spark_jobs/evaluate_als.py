@@ -41,8 +41,6 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.sql import SparkSession
-
     from movielens_recs.evaluation.report import summary_lines, with_ratios
     from movielens_recs.evaluation.spark_eval import (
         bias_errors,
@@ -51,11 +49,11 @@ def main(argv=None) -> int:
         rating_errors,
         report_breakdown,
     )
+    from movielens_recs.jobs import start_session
     from movielens_recs.models.store import write_json
     from movielens_recs.operator_view import evaluation_report
 
-    spark = SparkSession.builder.appName(f"evaluate-{args.model_id}").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    spark = start_session(f"evaluate-{args.model_id}")
     started = time.perf_counter()
     try:
         candidate = _version(spark, args.model_id, args.model_uri)

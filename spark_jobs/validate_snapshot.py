@@ -37,13 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
-    from pyspark.sql import SparkSession
-
     from movielens_recs.errors import EXIT_BAD_INPUT
+    from movielens_recs.jobs import start_session
     from movielens_recs.validation.snapshot_check import validate_snapshot
 
-    spark = SparkSession.builder.appName(f"validate-{args.dataset}-{args.snapshot_id[:8]}").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    spark = start_session(f"validate-{args.dataset}-{args.snapshot_id[:8]}")
     try:
         report, _ = validate_snapshot(
             spark,

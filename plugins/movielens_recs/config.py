@@ -92,6 +92,9 @@ class Settings:
     # on top of the heap; ALS at 25M ratings held 0.6 GiB beyond its 4 GiB heap
     spark_executor_memory_overhead: str = "1g"
     spark_executor_cores: int = 2
+    # a job given no executor this long (at its start, or after losing them all) fails, naming
+    # the master and what it asked for, instead of waiting for the task's execution timeout
+    spark_executor_wait_seconds: float = 120.0
     spark_conf: dict = field(default_factory=dict)
     # Recommendations: how many per user, where they are published, how many versions are kept.
     top_n: int = 10
@@ -142,6 +145,7 @@ class Settings:
             spark_executor_memory=env.get("MLRECS_SPARK_EXECUTOR_MEMORY") or "4g",
             spark_executor_memory_overhead=env.get("MLRECS_SPARK_EXECUTOR_MEMORY_OVERHEAD") or "1g",
             spark_executor_cores=_int(env, "MLRECS_SPARK_EXECUTOR_CORES", 2),
+            spark_executor_wait_seconds=_float(env, "MLRECS_SPARK_EXECUTOR_WAIT_SECONDS", 120.0),
             spark_conf=_json_object(env, "MLRECS_SPARK_CONF"),
             top_n=_int(env, "MLRECS_TOP_N", 10),
             publish_sinks=parse_sinks(env.get("MLRECS_PUBLISH_SINKS") or "postgres,s3"),

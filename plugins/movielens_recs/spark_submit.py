@@ -36,6 +36,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # ALS shuffles RDDs of blocks, which Java serialization makes larger and slower
         "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
         "spark.sql.warehouse.dir": str(settings.state_dir / "spark" / "warehouse"),
+        # how long a job waits for an executor before it fails (jobs.start_session)
+        "spark.mlrecs.executorWaitSeconds": f"{settings.spark_executor_wait_seconds:g}",
     }
     conf.update(settings.spark_conf)
     return conf
