@@ -29,20 +29,26 @@ POSTGRES_CONN_ID = "postgres_default"
 
 
 def postgres_connect(conn_id: str = POSTGRES_CONN_ID, schema: str | None = None):
-    """A psycopg 3 connection from an Airflow connection (autocommit; use transactions), working
-    in the pipeline's own schema (MLRECS_DB_SCHEMA, default `mlrecs`), created if missing."""
-    import psycopg
+    """A psycopg 3 connection from the provider's PostgresHook (autocommit; use transactions),
+    working in the pipeline's own schema (MLRECS_DB_SCHEMA, default `mlrecs`), created if missing.
+
+    Through the hook, the connection's extras reach libpq (`sslmode`, `sslrootcert`, `options`,
+    ...), and its IAM and other provider features work. A connect timeout and an application name
+    are added unless the connection sets its own."""
+    import json
+
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
     from psycopg import sql
 
     from movielens_recs.config import Settings
 
-    conn = BaseHook.get_connection(conn_id)
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    connection = hook.connection
+    connection.extra = json.dumps({"connect_timeout": 10, "application_name": "movielens_recs",
+                                   **connection.extra_dejson})
     schema = schema or Settings.from_env().db_schema
-    db = psycopg.connect(
-        host=conn.host, port=conn.port or 5432, user=conn.login, password=conn.password,
-        dbname=conn.schema or "postgres", autocommit=True, connect_timeout=10,
-        application_name="movielens_recs",
-    )
+    db = hook.get_conn()
+    db.autocommit = True
     db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     return db
