@@ -70,12 +70,12 @@ def _model_param(key: str) -> str:
     catchup=False,
     max_active_runs=1,
     # "did the run finish on time": a run unfinished MLRECS_RUN_DEADLINE_SECONDS after it was
-    # queued calls the notifier from the triggerer, while the run goes on
+    # queued calls the notifier from the triggerer, while the run goes on (0: no deadline)
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(seconds=SETTINGS.run_deadline_seconds),
         callback=AsyncCallback(on_deadline_missed, kwargs={"interval_seconds": SETTINGS.run_deadline_seconds}),
-    ),
+    ) if SETTINGS.run_deadline_seconds > 0 else None,
     tags=["movielens", "recommendations", "spark", "great-expectations"],
     default_args={
         "owner": "ml-platform",
