@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
+from movielens_recs.contracts import EvaluateJob, TrainJob
 from movielens_recs.datasets.catalog import DATASET_NAME_PATTERN, known_datasets
 from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
 from movielens_recs.models.tuning import MODES
@@ -46,18 +47,6 @@ def _als_param(key: str, kind: str, description: str, **schema) -> Param:
 
 def _gate_param(description: str, **schema) -> Param:
     return Param(None, type=["null", "number"], minimum=0, description=f"gate: {description}", **schema)
-
-
-def _snap(key: str) -> str:
-    return "{{ ti.xcom_pull(task_ids='snapshot')['" + key + "'] }}"
-
-
-def _model(key: str) -> str:
-    return "{{ ti.xcom_pull(task_ids='prepare_model')['" + key + "'] }}"
-
-
-def _model_param(key: str) -> str:
-    return "{{ ti.xcom_pull(task_ids='prepare_model')['params']['" + key + "'] }}"
 
 
 @dag(
@@ -151,24 +140,6 @@ def movielens_recommendations():
     def validation_needed(snap: dict) -> str:
         return tasks.choose_validation(snap, "validate", "snapshot_ready")
 
-    settings = SETTINGS
-    validate = ValidateSnapshotOperator(
-        task_id="validate",
-        report_uri=_snap("report_uri"),
-        execution_timeout=timedelta(minutes=60),
-        application_args=[
-            "--dataset", _snap("dataset"),
-            "--snapshot-id", _snap("snapshot_id"),
-            "--data-dir", _snap("data_dir"),
-            "--ratings", _snap("ratings_spark_uri"),
-            "--movies", _snap("movies_spark_uri"),
-            "--suites-fingerprint", _snap("suites_fingerprint"),
-            "--expectations-dir", str(settings.expectations_dir),
-            "--data-docs-dir", str(settings.data_docs_dir),
-            "--report-uri", _snap("report_uri"),
-        ],
-    )
-
     @task(trigger_rule="none_failed_min_one_success")
     def snapshot_ready(snap: dict) -> dict:
         return tasks.mark_validated(snap)
@@ -178,72 +149,30 @@ def movielens_recommendations():
     def prepare_model(ready: dict, tuning: dict | None, params=None, **context) -> dict:
         return modeling.prepare_model(ready, params, context, tuning)
 
-    train = ProjectSparkSubmitOperator(
-        task_id="train",
-        job="train_als",
-        execution_timeout=timedelta(hours=2),
-        application_args=[
-            "--ratings", _model("ratings_spark_uri"),
-            "--dataset", _model("dataset"),
-            "--snapshot-id", _model("snapshot_id"),
-            "--model-id", _model("model_id"),
-            "--model-uri", _model("model_uri"),
-            "--checkpoint-dir", _model("checkpoint_dir"),
-            "--cutoff", _model("cutoff"),
-            *[arg for key in ALS.as_dict() for arg in ("--" + key.replace("_", "-"), _model_param(key))],
-        ],
-    )
-
-    evaluate = ProjectSparkSubmitOperator(
-        task_id="evaluate",
-        job="evaluate_als",
-        execution_timeout=timedelta(hours=1),
-        application_args=[
-            "--model-id", _model("model_id"),
-            "--model-uri", _model("model_uri"),
-            "--k", _model("k"),
-            "--champion-model-id", _model("champion_id"),
-            "--champion-model-uri", _model("champion_uri"),
-        ],
-    )
-
     @task.short_circuit
     def gate(prepared: dict, params=None, **context) -> bool:
         """Approves or rejects; a rejection skips everything after it (nothing is published)."""
         return modeling.run_gate(prepared, params, context)
-
-    recommend = RecommendOperator(
-        task_id="recommend",
-        model_id=_model("model_id"),
-        model_uri=_model("model_uri"),
-        execution_timeout=timedelta(hours=1),
-        application_args=[
-            "--model-id", _model("model_id"),
-            "--model-uri", _model("model_uri"),
-            "--ratings", _model("ratings_spark_uri"),
-            "--movies", _model("movies_spark_uri"),
-            "--top-n", "{{ params.top_n }}",
-            "--cutoff", _model("cutoff"),
-            "--expectations-dir", str(settings.expectations_dir),
-            "--data-docs-dir", str(settings.data_docs_dir),
-            # the dataset's rules (rules/<dataset>.yaml), checked against the catalog by prepare_model
-            "--exclude-movies", "{{ ti.xcom_pull(task_ids='prepare_model').get('excluded_movies', []) | tojson }}",
-            "--promote", "{{ ti.xcom_pull(task_ids='prepare_model').get('promotion', {}) | tojson }}",
-        ],
-    )
 
     @task(execution_timeout=timedelta(minutes=30), outlets=[assets.PUBLISHED])
     def publish(prepared: dict, params=None, **context) -> dict:
         """Every chosen sink, then the promotion, serialized per dataset across all runs."""
         return publishing.publish(prepared, params, context)
 
+    # Each Spark task builds its job's arguments from its upstream task's XCom (contracts.py).
     snap = snapshot(download())
+    validate = ValidateSnapshotOperator(task_id="validate", snapshot=snap, execution_timeout=timedelta(minutes=60))
     ready = snapshot_ready(snap)
     validation_needed(snap) >> [validate, ready]
     validate >> ready
     tune = TuneOperator(task_id="tune", ready=ready, execution_timeout=timedelta(hours=2))
     prepared = prepare_model(ready, tune.output)
-    prepared >> train >> evaluate
+    train = ProjectSparkSubmitOperator(task_id="train", contract=TrainJob, upstream=prepared,
+                                       execution_timeout=timedelta(hours=2))
+    evaluate = ProjectSparkSubmitOperator(task_id="evaluate", contract=EvaluateJob, upstream=prepared,
+                                          execution_timeout=timedelta(hours=1))
+    recommend = RecommendOperator(task_id="recommend", prepared=prepared, execution_timeout=timedelta(hours=1))
+    train >> evaluate
     evaluate >> gate(prepared) >> recommend
     recommend >> publish(prepared)
 

@@ -11,21 +11,10 @@ behind it in report.json). Imports nothing from Airflow; ship `movielens_recs` w
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from datetime import datetime, timezone
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(description="Evaluate a model version against its baselines and the champion")
-    p.add_argument("--model-id", required=True)
-    p.add_argument("--model-uri", required=True)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--champion-model-id", default="")
-    p.add_argument("--champion-model-uri", default="")
-    return p.parse_args(argv)
 
 
 def _version(spark, model_id: str, uri: str) -> dict:
@@ -39,7 +28,9 @@ def _version(spark, model_id: str, uri: str) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from movielens_recs.contracts import EvaluateJob
+
+    args = EvaluateJob.from_argv(sys.argv[1:] if argv is None else argv)
 
     from movielens_recs.evaluation.report import summary_lines, with_ratios
     from movielens_recs.evaluation.spark_eval import (

@@ -2,52 +2,35 @@
 
 Writes into --model-uri (layout in models/store.py): the rating model (biases and explicit ALS),
 the ranking model (implicit ALS), the exact split and metadata.json. Imports nothing from
-Airflow; ship `movielens_recs` with --py-files. Every AlsParams field is an option
-(`--ranking-rank 64`), so the job and the DAG's form cannot drift apart.
+Airflow; ship `movielens_recs` with --py-files. Its arguments are contracts.TrainJob; the params
+are AlsParams as JSON, any key left out taking its default:
 
     spark-submit --py-files movielens_recs.zip spark_jobs/train_als.py \\
-        --ratings file:///.../ratings --dataset ml-latest-small --snapshot-id <md5> \\
-        --model-id m1 --model-uri file:///.../models/ml-latest-small/m1 --rank 10 --max-iter 15
+        --ratings=file:///.../ratings --dataset=ml-latest-small --snapshot-id=<md5> \\
+        --model-id=m1 --model-uri=file:///.../models/ml-latest-small/m1 --params='{"rank": 10, "max_iter": 15}'
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from datetime import datetime, timezone
 
 
-def parse_args(argv):
-    from movielens_recs.models.params import AlsParams
-
-    p = argparse.ArgumentParser(description="Train the rating and ranking models on a MovieLens snapshot")
-    p.add_argument("--ratings", required=True, help="Spark URI of the snapshot's ratings")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--snapshot-id", required=True)
-    p.add_argument("--model-id", required=True)
-    p.add_argument("--model-uri", required=True, help="Spark URI of this model's folder")
-    p.add_argument("--cutoff", default="", help="train only on ratings before this ISO time (UTC)")
-    p.add_argument("--checkpoint-dir", default="")
-    for name in AlsParams.field_names():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
-    return p.parse_args(argv)
-
-
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("train_als")
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-
     import pyspark
     from movielens_recs import __version__
+    from movielens_recs.contracts import TrainJob
     from movielens_recs.jobs import parse_cutoff, start_session
     from movielens_recs.models.params import AlsParams
     from movielens_recs.models.store import ModelLayout, write_json
     from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split
 
-    params = AlsParams.from_dict(vars(args))
+    args = TrainJob.from_argv(sys.argv[1:] if argv is None else argv)
+    params = AlsParams.from_dict(args.params)
     layout = ModelLayout(args.model_uri)
     cutoff = parse_cutoff(args.cutoff)
     spark = start_session(f"train-{args.model_id}", args.checkpoint_dir)

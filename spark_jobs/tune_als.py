@@ -7,32 +7,14 @@ best params as JSON to --output-uri. The test fold is never read. Imports nothin
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import sys
 from datetime import datetime, timezone
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description="Tune the rating and ranking models on a validation fold")
-    p.add_argument("--ratings", required=True, help="Spark URI of the snapshot's ratings")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--mode", choices=["quick", "full"], required=True)
-    p.add_argument("--params", default="{}", help="the base params as JSON (what the search changes from)")
-    p.add_argument("--output-uri", required=True)
-    p.add_argument("--cutoff", default="")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--budget-seconds", type=float, default=None)
-    p.add_argument("--parallelism", type=int, default=2)
-    p.add_argument("--checkpoint-dir", default="")
-    return p.parse_args(argv)
-
-
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-
+    from movielens_recs.contracts import TuneJob
     from movielens_recs.evaluation.metrics import ranking_metrics
     from movielens_recs.jobs import parse_cutoff, start_session
     from movielens_recs.evaluation.spark_eval import model_lists, rating_errors, relevant_items
@@ -42,7 +24,8 @@ def main(argv=None) -> int:
     from movielens_recs.models.tuning import BUDGET_SECONDS, search
     from movielens_recs.recommend.topn_job import seen_movies
 
-    base = AlsParams.from_dict(json.loads(args.params))
+    args = TuneJob.from_argv(sys.argv[1:] if argv is None else argv)
+    base = AlsParams.from_dict(args.params)
     cutoff = parse_cutoff(args.cutoff)
     spark = start_session(f"tune-{args.dataset}", args.checkpoint_dir)
     try:

@@ -13,34 +13,19 @@ rows broke it, and exits 3 when any expectation fails. Imports nothing from Airf
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Validate a MovieLens snapshot with Great Expectations")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--snapshot-id", required=True)
-    parser.add_argument("--data-dir", required=True, help="the snapshot attempt being validated")
-    parser.add_argument("--ratings", required=True, help="Spark URI of the ratings Parquet folder")
-    parser.add_argument("--movies", required=True, help="Spark URI of the movies Parquet folder")
-    parser.add_argument("--expectations-dir", required=True)
-    parser.add_argument("--suites-fingerprint", default=None)
-    parser.add_argument("--report-uri", required=True)
-    parser.add_argument("--data-docs-dir", default=None)
-    return parser.parse_args(argv)
-
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("great_expectations", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-
+    from movielens_recs.contracts import ValidateJob
     from movielens_recs.errors import EXIT_BAD_INPUT
     from movielens_recs.jobs import start_session
     from movielens_recs.validation.snapshot_check import validate_snapshot
 
+    args = ValidateJob.from_argv(sys.argv[1:] if argv is None else argv)
     spark = start_session(f"validate-{args.dataset}-{args.snapshot_id[:8]}")
     try:
         report, _ = validate_snapshot(

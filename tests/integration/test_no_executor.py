@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from movielens_recs.config import Settings
+from movielens_recs.contracts import EvaluateJob
 from movielens_recs.devstack import HOST, _free_port
 from movielens_recs.spark_submit import spark_submit_argv
 
@@ -46,8 +47,8 @@ def master_without_workers(stack, tmp_path):
 def test_a_job_given_no_executor_fails_within_the_wait_and_says_why(stack, stack_env, master_without_workers):
     url, _ = master_without_workers
     env = {**stack_env, "MLRECS_SPARK_EXECUTOR_WAIT_SECONDS": "8", "MLRECS_SPARK_EXECUTOR_MEMORY": "3g"}
-    argv = spark_submit_argv(Settings.from_env(env), url, "evaluate_als",
-                             ["--model-id", "m", "--model-uri", "file:///nowhere"])
+    job = EvaluateJob(model_id="m", model_uri="file:///nowhere")
+    argv = spark_submit_argv(Settings.from_env(env), url, job.JOB, job.to_argv())
     started = time.monotonic()
     # without the wait the job would sit there ("Initial job has not accepted any resources")
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from movielens_recs.contracts import EvaluateJob, TrainJob, TuneJob
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
 from movielens_recs.evaluation.breakdown import rmse_by_activity
 from movielens_recs.lake.filesystem import resolve
@@ -54,10 +55,11 @@ def airflow_env(stack_env, monkeypatch):
         monkeypatch.setenv(key, value)
 
 
-def submit(task_id, job, args):
+def submit(task_id, job):
+    """`job` (a contracts.JobContract) submitted through the DAG's operator, as its task would."""
     from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator
 
-    op = ProjectSparkSubmitOperator(task_id=task_id, job=job, application_args=args)
+    op = ProjectSparkSubmitOperator(task_id=task_id, job=job.JOB, application_args=job.to_argv())
     op.execute(context={})
 
 
@@ -69,17 +71,15 @@ def read(uri):
 
 def train(lake, manifest, model_id, params: AlsParams) -> str:
     model_uri = f"file://{lake}/models/ml-synthetic/{model_id}"
-    submit("train", "train_als", [
-        "--ratings", manifest["ratings_spark_uri"], "--dataset", "ml-synthetic", "--snapshot-id", "s1",
-        "--model-id", model_id, "--model-uri", model_uri, "--checkpoint-dir", f"{lake}/checkpoints",
-        *[a for k, v in params.as_dict().items() for a in ("--" + k.replace("_", "-"), str(v))],
-    ])
+    submit("train", TrainJob(ratings=manifest["ratings_spark_uri"], dataset="ml-synthetic", snapshot_id="s1",
+                             model_id=model_id, model_uri=model_uri, params=params.as_dict(),
+                             checkpoint_dir=f"{lake}/checkpoints"))
     return model_uri
 
 
 def evaluate(model_id, model_uri, champion_id="", champion_uri="") -> dict:
-    submit("evaluate", "evaluate_als", ["--model-id", model_id, "--model-uri", model_uri, "--k", "10",
-                                        "--champion-model-id", champion_id, "--champion-model-uri", champion_uri])
+    submit("evaluate", EvaluateJob(model_id=model_id, model_uri=model_uri, k=10, champion_model_id=champion_id,
+                                   champion_model_uri=champion_uri))
     return read(f"{model_uri}/metrics.json")
 
 
@@ -224,9 +224,8 @@ def test_the_search_fits_on_a_validation_fold_and_never_reads_the_test_fold(stac
     manifest, lake = snapshot
     output = lake / "tuning" / "quick.json"
     base = AlsParams(**SMALL)
-    submit("tune", "tune_als", ["--ratings", manifest["ratings_spark_uri"], "--dataset", "ml-synthetic",
-                                "--mode", "quick", "--params", json.dumps(base.as_dict()), "--output-uri", str(output),
-                                "--checkpoint-dir", f"{lake}/checkpoints"])
+    submit("tune", TuneJob(ratings=manifest["ratings_spark_uri"], dataset="ml-synthetic", mode="quick",
+                           params=base.as_dict(), output_uri=str(output), checkpoint_dir=f"{lake}/checkpoints"))
     result = json.loads(output.read_text())
     assert [t["status"] for t in result["trials"]] == ["done"] * 8
     # the validation fold is carved out of the training fold: together they are the training

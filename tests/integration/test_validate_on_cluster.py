@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from movielens_recs import ingest
+from movielens_recs.contracts import ValidateJob
 from movielens_recs.errors import EXIT_BAD_INPUT
 from movielens_recs.lake.snapshot import SnapshotStore
 from movielens_recs.spark_submit import spark_submit_argv
@@ -74,12 +75,10 @@ def _assert_failed_with(report, payload, store, snap, expectation, column, count
 def test_job_fails_with_exit_code_and_message_under_spark_submit(stack, stack_env, snapshot_of):
     settings, store, snap = snapshot_of(RATING_OF_SEVEN)
     report = settings.state_dir / "report.json"
-    argv = spark_submit_argv(
-        settings, stack.spark_master_url(), "validate_snapshot",
-        ["--dataset", snap["dataset"], "--snapshot-id", snap["snapshot_id"], "--data-dir", snap["data_dir"],
-         "--ratings", snap["ratings_spark_uri"], "--movies", snap["movies_spark_uri"],
-         "--expectations-dir", str(settings.expectations_dir), "--report-uri", str(report)],
-    )
+    job = ValidateJob(dataset=snap["dataset"], snapshot_id=snap["snapshot_id"], data_dir=snap["data_dir"],
+                      ratings=snap["ratings_spark_uri"], movies=snap["movies_spark_uri"],
+                      expectations_dir=str(settings.expectations_dir), report_uri=str(report))
+    argv = spark_submit_argv(settings, stack.spark_master_url(), job.JOB, job.to_argv())
     proc = subprocess.run(argv, env=stack_env, capture_output=True, text=True, timeout=600)
     # spark-submit relays the Python driver's stdout and stderr together on its stdout
     assert proc.returncode == EXIT_BAD_INPUT, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -4,12 +4,12 @@ broadcast once to the executors. The body of spark_jobs/fold_in.py."""
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pyarrow as pa
 
+from movielens_recs.contracts import JobContract
 from movielens_recs.foldin.fold import FoldInModel
 from movielens_recs.models.store import ModelLayout
 
@@ -46,10 +46,11 @@ def fold_in(spark, model: FoldInModel, model_uri: str, events_uri: str, top_n: i
 
 
 @dataclass(frozen=True)
-class FoldInJob:
+class FoldInJob(JobContract):
     """The argument contract of spark_jobs/fold_in.py, written once: the task builds the argv with
-    `to_argv`, the job reads it back with `from_argv`."""
+    `to_argv`, the job reads it back with `from_argv` (contracts.JobContract)."""
 
+    JOB: ClassVar[str] = "fold_in"
     model_uri: str
     model_version: str
     params: dict
@@ -60,17 +61,6 @@ class FoldInJob:
     top_n: int
     excluded: tuple[int, ...] = ()
     promotion: dict | None = None
-
-    def to_argv(self) -> list[str]:
-        return [f"--{f.name.replace('_', '-')}={json.dumps(getattr(self, f.name))}" for f in fields(self)]
-
-    @classmethod
-    def from_argv(cls, argv: list[str]) -> "FoldInJob":
-        parser = argparse.ArgumentParser(description="Fold rating events into a model version, on Spark")
-        for f in fields(cls):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", required=f.default is MISSING, type=json.loads)
-        values = vars(parser.parse_args(argv))
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if v is not None})
 
     def model(self) -> FoldInModel:
         import pyarrow.parquet as pq

@@ -101,7 +101,7 @@ def computer(settings: Settings, dataset: str):
         log.info("%d users to fold in: on Spark (more than MLRECS_FOLD_IN_SPARK_USERS=%d)", len(users),
                  settings.fold_in_spark_users)
         try:
-            submit(settings, "fold_in", job.to_argv())
+            submit(settings, job.JOB, job.to_argv())
             fs, path = resolve(join(work, "output"), s3)
             return ds.dataset(path, filesystem=fs, format="parquet", exclude_invalid_files=True).to_table()
         finally:

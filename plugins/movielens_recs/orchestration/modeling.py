@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from movielens_recs import lifecycle, registry
 from movielens_recs.config import Settings
+from movielens_recs.contracts import cutoff_for
 from movielens_recs.errors import PipelineInputError
 from movielens_recs.gate import GateConfig
 from movielens_recs.models.params import AlsParams
@@ -31,14 +32,6 @@ def model_id_for(dataset: str, cutoff: datetime, snapshot_id: str, params: AlsPa
     key = [cutoff.isoformat(), snapshot_id, params.as_dict()] + ([run_id] if run_id else [])
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{dataset}-{cutoff:%Y%m%d}-{digest}"
-
-
-def cutoff_for(context: dict) -> datetime:
-    """A run trains on the ratings made before the end of its data interval."""
-    for key in ("data_interval_end", "logical_date", "run_after"):
-        if context.get(key) is not None:
-            return context[key]
-    raise ValueError("the run has no data interval, logical date or run_after to cut the data at")
 
 
 def resolve_params(dag_params: dict, tuned: dict | None) -> AlsParams:

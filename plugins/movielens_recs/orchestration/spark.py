@@ -13,6 +13,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from movielens_recs.config import Settings
+from movielens_recs.contracts import JobContract, RecommendJob, TuneJob, ValidateJob
 from movielens_recs.errors import EXIT_BAD_INPUT
 from movielens_recs.lake.filesystem import join
 from movielens_recs.models.store import read_json
@@ -25,21 +26,38 @@ _EXIT_CODE = re.compile(r"Error code is: (-?\d+)")
 class ProjectSparkSubmitOperator(SparkSubmitOperator):
     """Submits a job from `spark_jobs/` with the `movielens_recs` package on its path.
 
-    A job that exits with EXIT_BAD_INPUT rejected its input: the task fails at once, without
-    the retries meant for a flaky cluster, with `explain_bad_input()` as its error.
+    Given a `contract` (contracts.py) and the `upstream` task's XCom, it builds the job's argv at
+    run time with `contract.from_upstream(...).to_argv()`; given only `job`, it submits
+    `application_args` as they are. A job that exits with EXIT_BAD_INPUT rejected its input: the
+    task fails at once, without the retries meant for a flaky cluster, with
+    `explain_bad_input()` as its error.
     """
 
-    def __init__(self, *, job: str, **kwargs):
+    template_fields = (*SparkSubmitOperator.template_fields, "upstream")
+
+    def __init__(self, *, job: str | None = None, contract: type[JobContract] | None = None, upstream=None,
+                 **kwargs):
         settings = Settings.from_env()
+        job = contract.JOB if contract is not None else job
         kwargs.setdefault("conn_id", "spark_default")
         kwargs.setdefault("name", f"movielens-{job}")
         kwargs.setdefault("driver_memory", settings.spark_driver_memory)
         kwargs.setdefault("executor_memory", settings.spark_executor_memory)
         kwargs.setdefault("conf", spark_conf(settings))
         super().__init__(application=str(job_path(settings, job)), **kwargs)
+        self.contract = contract
+        self.upstream = upstream
+
+    def job_args(self, context) -> JobContract | None:
+        if self.contract is None:
+            return None
+        return self.contract.from_upstream(self.upstream, context, Settings.from_env())
 
     def execute(self, context):
         settings = Settings.from_env()
+        args = self.job_args(context)
+        if args is not None:
+            self.application_args = args.to_argv()
         self.py_files = str(build_py_files(settings.state_dir / "build"))
         try:
             return super().execute(context)
@@ -54,20 +72,19 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
 
 
 class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
-    """Runs spark_jobs/validate_snapshot.py; a failure's error lists every broken expectation."""
+    """Runs spark_jobs/validate_snapshot.py on the snapshot task's output; a failure's error lists
+    every broken expectation."""
 
-    def __init__(self, *, report_uri: str, **kwargs):
-        super().__init__(job="validate_snapshot", **kwargs)
-        self.report_uri = report_uri
-
-    template_fields = (*ProjectSparkSubmitOperator.template_fields, "report_uri")
+    def __init__(self, *, snapshot, **kwargs):
+        super().__init__(contract=ValidateJob, upstream=snapshot, **kwargs)
 
     def explain_bad_input(self, context) -> str:
         settings = Settings.from_env()
+        report_uri = self.upstream["report_uri"]
         try:
-            report = read_json(self.report_uri, lake_s3_options(settings.lake_uri))
+            report = read_json(report_uri, lake_s3_options(settings.lake_uri))
         except Exception as exc:  # the report is a convenience; the log has the same lines
-            return f"snapshot failed validation (report {self.report_uri} unreadable: {exc})"
+            return f"snapshot failed validation (report {report_uri} unreadable: {exc})"
         lines = [f"snapshot {report['dataset']}/{report['snapshot_id']} failed validation:"]
         lines += [f"  - {failure['message']}" for failure in report["failures"]]
         if report.get("data_docs_index"):
@@ -76,61 +93,39 @@ class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
 
 
 class RecommendOperator(ProjectSparkSubmitOperator):
-    """Runs spark_jobs/recommend.py; output that fails its suites rejects the model in the registry."""
+    """Runs spark_jobs/recommend.py for prepare_model's model; output that fails its suites
+    rejects the model in the registry."""
 
-    template_fields = (*ProjectSparkSubmitOperator.template_fields, "model_id", "model_uri")
-
-    def __init__(self, *, model_id: str, model_uri: str, **kwargs):
-        super().__init__(job="recommend", **kwargs)
-        self.model_id = model_id
-        self.model_uri = model_uri
+    def __init__(self, *, prepared, **kwargs):
+        super().__init__(contract=RecommendJob, upstream=prepared, **kwargs)
 
     def explain_bad_input(self, context) -> str:
         from movielens_recs.orchestration.publishing import reject_for_bad_recommendations
         from movielens_recs.recommend.output import REPORT, output_uri
 
         settings = Settings.from_env()
-        report_uri = join(output_uri(self.model_uri), REPORT)
+        model_id, model_uri = self.upstream["model_id"], self.upstream["model_uri"]
+        report_uri = join(output_uri(model_uri), REPORT)
         try:
             report = read_json(report_uri, lake_s3_options(settings.lake_uri))
         except Exception as exc:  # still reject: the job said its output is bad
             report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
-        return reject_for_bad_recommendations(self.model_id, self.model_uri, report)
+        return reject_for_bad_recommendations(model_id, model_uri, report)
 
 
 class TuneOperator(ProjectSparkSubmitOperator):
     """Runs spark_jobs/tune_als.py when the run's `tune` param asks for it, else skips (the
-    tasks after it run regardless). Its argv is built here from the snapshot and the run's
-    params; it returns where the search's trail was written, for prepare_model to record."""
-
-    template_fields = (*ProjectSparkSubmitOperator.template_fields, "ready")
+    tasks after it run regardless). It returns where the search's trail was written, for
+    prepare_model to record."""
 
     def __init__(self, *, ready, **kwargs):
-        super().__init__(job="tune_als", **kwargs)
-        self.ready = ready
+        super().__init__(contract=TuneJob, upstream=ready, **kwargs)
 
     def execute(self, context):
-        import json
-        import re
-
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from movielens_recs.models.params import AlsParams
-        from movielens_recs.orchestration.modeling import cutoff_for
-
-        params = context["params"]
-        mode = params.get("tune") or "off"
-        if mode == "off":
+        args = self.job_args(context)
+        if args.mode == "off":
             raise AirflowSkipException("tune is off: the dataset's tuned params (or the defaults) are used")
-        settings = Settings.from_env()
-        base = AlsParams.from_dict({k: params.get(k) for k in AlsParams.field_names()})
-        run_key = re.sub(r"[^A-Za-z0-9._-]+", "_", context["run_id"])
-        output = join(settings.model_store_uri, self.ready["dataset"], "_tuning", run_key, "tuning.json")
-        self.application_args = [
-            "--ratings", self.ready["ratings_spark_uri"], "--dataset", self.ready["dataset"], "--mode", mode,
-            "--params", json.dumps(base.as_dict()), "--output-uri", output,
-            "--cutoff", cutoff_for(context).isoformat(), "--k", str(params.get("k") or 10),
-            "--checkpoint-dir", settings.checkpoint_dir,
-        ]
         super().execute(context)
-        return {"mode": mode, "output_uri": output}
+        return {"mode": args.mode, "output_uri": args.output_uri}
