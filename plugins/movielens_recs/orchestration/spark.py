@@ -8,6 +8,7 @@ deploy mode come from the `spark_default` connection, as with any SparkSubmitOpe
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -48,17 +49,21 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
         self.contract = contract
         self.upstream = upstream
 
+    @cached_property
+    def settings(self) -> Settings:
+        """Read once per task, where it runs (the worker's environment, not the parser's)."""
+        return Settings.from_env()
+
     def job_args(self, context) -> JobContract | None:
         if self.contract is None:
             return None
-        return self.contract.from_upstream(self.upstream, context, Settings.from_env())
+        return self.contract.from_upstream(self.upstream, context, self.settings)
 
     def execute(self, context):
-        settings = Settings.from_env()
         args = self.job_args(context)
         if args is not None:
             self.application_args = args.to_argv()
-        self.py_files = str(build_py_files(settings.state_dir / "build"))
+        self.py_files = str(build_py_files(self.settings.state_dir / "build"))
         try:
             return super().execute(context)
         except AirflowException as exc:
@@ -79,10 +84,9 @@ class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
         super().__init__(contract=ValidateJob, upstream=snapshot, **kwargs)
 
     def explain_bad_input(self, context) -> str:
-        settings = Settings.from_env()
         report_uri = self.upstream["report_uri"]
         try:
-            report = read_json(report_uri, lake_s3_options(settings.lake_uri))
+            report = read_json(report_uri, lake_s3_options(self.settings.lake_uri))
         except Exception as exc:  # the report is a convenience; the log has the same lines
             return f"snapshot failed validation (report {report_uri} unreadable: {exc})"
         lines = [f"snapshot {report['dataset']}/{report['snapshot_id']} failed validation:"]
@@ -103,11 +107,10 @@ class RecommendOperator(ProjectSparkSubmitOperator):
         from movielens_recs.orchestration.publishing import reject_for_bad_recommendations
         from movielens_recs.recommend.output import REPORT, output_uri
 
-        settings = Settings.from_env()
         model_id, model_uri = self.upstream["model_id"], self.upstream["model_uri"]
         report_uri = join(output_uri(model_uri), REPORT)
         try:
-            report = read_json(report_uri, lake_s3_options(settings.lake_uri))
+            report = read_json(report_uri, lake_s3_options(self.settings.lake_uri))
         except Exception as exc:  # still reject: the job said its output is bad
             report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
         return reject_for_bad_recommendations(model_id, model_uri, report)
