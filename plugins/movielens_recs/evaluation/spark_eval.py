@@ -174,7 +174,7 @@ def report_breakdown(rating_model, train, test, lists: RankingLists, width: floa
     bounds = test.agg(F.min("rating"), F.max("rating")).first()
     lo, hi = float(bounds[0]) - 1.0, float(bounds[1]) + 1.0
     predicted_bins = value_counts(predicted.where(F.col("prediction").isNotNull())
-                             .select(_floored("prediction", lo, hi, width)), "bin")
+                                  .select(_floored("prediction", lo, hi, width)), "bin")
     actual_bins = value_counts(test.select(_floored("rating", lo, hi, width)), "bin")
     rating_counts = value_counts(train, "movie_id")
     breakdown = {
