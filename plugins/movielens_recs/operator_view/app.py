@@ -34,19 +34,16 @@ def create_app(settings: Settings) -> FastAPI:
                   description="The registry's models of each dataset against their baselines, the gate's "
                               "rules, and what each sink serves. Requires a signed-in Airflow user.")
 
-    def datasets(conn) -> list[str]:
-        trained = []
-        if conn.execute("SELECT to_regclass('model_registry')").fetchone()[0] is not None:
-            trained = [r[0] for r in conn.execute("SELECT DISTINCT dataset FROM model_registry").fetchall()]
-        return sorted(set(known_datasets()) | set(trained))
+    def known(conn, dataset: str) -> list[str]:
+        names = history_.datasets(conn, known_datasets())
+        if dataset not in names:
+            raise HTTPException(404, f"unknown dataset {dataset!r}; known: {', '.join(names)}")
+        return names
 
     def load(dataset: str) -> dict:
         with postgres_connect(schema=settings.db_schema) as conn:
-            names = datasets(conn)
-            if dataset not in names:
-                raise HTTPException(404, f"unknown dataset {dataset!r}; known: {', '.join(names)}")
             return history_.history(conn, s3_client(), settings.s3_bucket,
-                                    Namespace(dataset, settings.db_schema, settings.s3_prefix), names)
+                                    Namespace(dataset, settings.db_schema, settings.s3_prefix), known(conn, dataset))
 
     @app.get("/", include_in_schema=False)
     def index(request: Request):
@@ -64,7 +61,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/datasets/{dataset}/models/{model_id}/report", response_class=HTMLResponse,
              summary="A model's evaluation report")
     def report(dataset: str, model_id: str) -> str:
-        model = next((m for m in load(dataset)["models"] if m["model_id"] == model_id), None)
+        with postgres_connect(schema=settings.db_schema) as conn:  # the registry only: no sink is read
+            known(conn, dataset)
+            model = history_.model(conn, dataset, model_id)
         if model is None:
             raise HTTPException(404, f"{dataset} has no model {model_id!r}")
         uri = ModelLayout(model["model_uri"]).report

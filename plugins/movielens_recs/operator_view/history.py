@@ -14,8 +14,7 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from movielens_recs.publish import postgres as pg_publish
-from movielens_recs.publish import s3 as s3_publish
-from movielens_recs.publish.sinks import Namespace, check
+from movielens_recs.publish.sinks import Namespace, S3Sink, check
 
 # how many of a dataset's newest models the page and its JSON carry
 LIMIT = 200
@@ -57,9 +56,29 @@ def _model(row: dict) -> dict:
     }
 
 
+def _has_registry(conn: Connection) -> bool:
+    """A pipeline that never ran has no registry; reading must not create one."""
+    return conn.execute("SELECT to_regclass('model_registry')").fetchone()[0] is not None
+
+
+def datasets(conn: Connection, known: list[str]) -> list[str]:
+    """The `known` releases and every dataset the registry has models of."""
+    trained = conn.execute("SELECT DISTINCT dataset FROM model_registry").fetchall() if _has_registry(conn) else []
+    return sorted(set(known) | {r[0] for r in trained})
+
+
+def model(conn: Connection, dataset: str, model_id: str) -> dict | None:
+    if not _has_registry(conn):
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT * FROM model_registry WHERE dataset = %s AND model_id = %s",
+                          (dataset, model_id)).fetchone()
+    return _model(row) if row else None
+
+
 def models(conn: Connection, dataset: str, limit: int = LIMIT) -> list[dict]:
     """Newest first. `conn` works in the pipeline's schema (where the registry is)."""
-    if conn.execute("SELECT to_regclass('model_registry')").fetchone()[0] is None:
+    if not _has_registry(conn):
         return []
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute("SELECT * FROM model_registry WHERE dataset = %s ORDER BY created_at DESC LIMIT %s",
@@ -78,10 +97,9 @@ def postgres_served(conn: Connection, schema: str) -> dict:
 
 
 def s3_served(client, bucket: str, prefix: str) -> dict:
-    manifest = s3_publish.current_manifest(client, bucket, prefix)
-    return {"sink": "s3", "where": f"s3://{bucket}/{s3_publish.manifest_key(prefix)}",
-            "serving": manifest["model_version"] if manifest else None,
-            "kept": [m["model_version"] for m in s3_publish.versions(client, bucket, prefix)]}
+    """The S3 sink's own reads, which create nothing (the PostgreSQL sink's create its ledger)."""
+    sink = S3Sink(client, bucket, prefix)
+    return {"sink": sink.name, "where": sink.where, "serving": sink.served(), "kept": sink.kept()}
 
 
 def rollback_command(dataset: str, version: str) -> str:

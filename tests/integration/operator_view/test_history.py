@@ -38,7 +38,8 @@ def test_a_new_dataset_has_an_empty_history_and_reading_it_creates_nothing(conn,
         ("postgres", None, [], []), ("s3", None, [], [])]
     assert conn.execute("SELECT to_regnamespace(%s)", (namespace.pg_schema,)).fetchone()[0] is None
     conn.execute("DROP TABLE model_registry CASCADE")  # a pipeline that never ran: no registry at all
-    assert history_.models(conn, "ml-x") == []
+    assert history_.models(conn, "ml-x") == [] and history_.model(conn, "ml-x", "m-1") is None
+    assert history_.datasets(conn, ["ml-100k"]) == ["ml-100k"]
 
 
 def test_the_champion_the_rejected_model_and_the_rollback_targets(conn, stack, namespace):
@@ -57,6 +58,9 @@ def test_the_champion_the_rejected_model_and_the_rollback_targets(conn, stack, n
         assert [(m["model_id"], m["status"]) for m in h["models"]] == [("m-3", "rejected"), ("m-2", "champion"),
                                                                        ("m-1", "retired")]
         rejected = h["models"][0]
+        assert history_.model(conn, "ml-x", "m-3") == rejected and history_.model(conn, "ml-y", "m-3") is None
+        assert history_.datasets(conn, ["ml-100k", "ml-x"]) == ["ml-100k", "ml-x"]
+        assert history_.datasets(conn, ["ml-100k"]) == ["ml-100k", "ml-x"]
         assert rejected["figures"] == {"k": 10, "rmse": 0.859, "bias_rmse": 0.871, "ndcg_at_k": 0.2,
                                        "popularity_ndcg_at_k": 0.19, "coverage": 0.08}
         failed = {r["name"]: (r["value"], r["threshold"]) for r in rejected["gate"]["rules"] if not r["passed"]}
