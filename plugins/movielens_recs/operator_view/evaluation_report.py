@@ -14,9 +14,11 @@ from movielens_recs.models.store import ModelLayout, read_json, write_json, writ
 from movielens_recs.operator_view import figures
 from movielens_recs.operator_view.figures import BASELINE, MODEL, PUBLISHED
 
-_ENV = Environment(autoescape=True)
-_ENV.filters["num"] = lambda v, digits=4: "–" if v is None else f"{v:,.{digits}f}"
-_ENV.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+# the operator's pages share one environment: autoescaped, and the same way of writing numbers
+ENV = Environment(autoescape=True)
+ENV.filters["num"] = lambda v, digits=4: "–" if v is None else f"{v:,.{digits}f}"
+ENV.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+ENV.filters["day"] = lambda v: (v or "–")[:16].replace("T", " ")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 70rem; }
@@ -28,7 +30,7 @@ th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
 """
 
-TEMPLATE = _ENV.from_string("""<!doctype html>
+TEMPLATE = ENV.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation report: {{ m.model_id }}</title>
 <style>{{ style }}</style></head><body>
 <h1>Evaluation report: <code>{{ m.model_id }}</code></h1>
@@ -88,7 +90,7 @@ recommend job has computed them.</p>{% endif %}
 </body></html>
 """)
 
-BUCKET_TABLE = _ENV.from_string("""<table><tr><th>training ratings</th><th>users</th>
+BUCKET_TABLE = ENV.from_string("""<table><tr><th>training ratings</th><th>users</th>
 {% for side in sides %}<th>{{ side }}</th>{% endfor %}</tr>
 {% for i in range(first | length) %}<tr><td>{{ first[i].bucket }}</td><td>{{ first[i].users | num(0) }}</td>
 {% for side in sides %}<td>{{ rows[side][i][key] | num }}</td>{% endfor %}</tr>{% endfor %}</table>""")

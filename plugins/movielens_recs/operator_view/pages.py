@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from jinja2 import Environment
-
 from movielens_recs.operator_view import figures
-from movielens_recs.operator_view.evaluation_report import STYLE
+from movielens_recs.operator_view.evaluation_report import ENV, STYLE
 from movielens_recs.operator_view.figures import BASELINE
-
-_ENV = Environment(autoescape=True)
-_ENV.filters["num"] = lambda v, digits=4: "–" if v is None else f"{v:,.{digits}f}"
-_ENV.filters["day"] = lambda v: (v or "–")[:16].replace("T", " ")
 
 # how each status is drawn: the champion stands out, rejected models are crossed
 MARKERS = {
@@ -26,7 +20,7 @@ MARKERS = {
     "candidate": dict(marker=".", s=40, color="#555555", zorder=3),
 }
 
-PAGE = _ENV.from_string("""<!doctype html>
+PAGE = ENV.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model history: {{ h.dataset }}</title>
 <style>{{ style }}
 .status { font-weight: 600; } .champion { color: #8a6d00; } .rejected { color: #c62828; }
