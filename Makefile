@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-STACK  := $(PY) -m movielens_recs.devstack
+STACK  := $(PY) -m mlrecs_devkit.stack
 # Every Airflow/Spark command runs with the stack's connections and settings.
 WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 
@@ -31,19 +31,19 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml devkit/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@mkdir -p .local/logs
 	@echo "installing the pinned dependencies into $(VENV) (log: .local/logs/install.log) ..."
 	@# --no-deps: requirements.lock is the complete, resolved set; nothing else may sneak in
 	@$(PY) -m pip install --no-deps -r requirements.lock > .local/logs/install.log 2>&1 \
-	  && $(PY) -m pip install --no-deps -e . >> .local/logs/install.log 2>&1 \
+	  && $(PY) -m pip install --no-deps -e . -e devkit >> .local/logs/install.log 2>&1 \
 	  || { tail -n 30 .local/logs/install.log; echo "error: install failed, see .local/logs/install.log"; exit 1; }
 	@touch $(STAMP)
 
 prereqs: install
-	@$(PY) -c "import sys; from movielens_recs.devstack import check_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
+	@$(PY) -c "import sys; from mlrecs_devkit.stack import check_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
 
 up: prereqs
 	@$(STACK) up
@@ -71,15 +71,15 @@ serve-down:
 	@test -x $(PY) && $(STACK) serve-down || true
 
 run: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET))
+	@$(WITH_STACK) $(PY) -m mlrecs_devkit.devrun $(if $(DATASET),--dataset $(DATASET))
 
 # The fold-in DAG once, now: the rating events since its watermark, for every dataset with a champion.
 fold-in: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun --fold-in $(if $(DATASET),--dataset $(DATASET)) $(if $(USER_ID),--user $(USER_ID))
+	@$(WITH_STACK) $(PY) -m mlrecs_devkit.devrun --fold-in $(if $(DATASET),--dataset $(DATASET)) $(if $(USER_ID),--user $(USER_ID))
 
 # The search runs as the DAG's `tune` task; its best params become the dataset's defaults.
 tune: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.devrun $(if $(DATASET),--dataset $(DATASET)) --param tune=$(or $(TUNE),quick)
+	@$(WITH_STACK) $(PY) -m mlrecs_devkit.devrun $(if $(DATASET),--dataset $(DATASET)) --param tune=$(or $(TUNE),quick)
 
 registry: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.registry_cli $(if $(DATASET),--dataset $(DATASET))
@@ -91,18 +91,18 @@ rollback: up
 	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.publish_cli rollback $(if $(DATASET),--dataset $(DATASET)) $(if $(VERSION),--to $(VERSION)) $(if $(SINKS),--sinks $(SINKS))
 
 bench: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.orchestration.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)
+	@$(WITH_STACK) $(PY) -m mlrecs_devkit.bench_cli $(if $(DATASET),--dataset $(DATASET)) $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)
 
 # needs wrk (Debian: apt-get install wrk); BENCH_ARGS="--users 100000 --connections 64 --seconds 30"
 bench-serve: up
-	@$(WITH_STACK) $(PY) -m movielens_recs.benchmark.serve_bench $(BENCH_ARGS)
+	@$(WITH_STACK) $(PY) -m mlrecs_devkit.benchmark.serve_bench $(BENCH_ARGS)
 
 data: install
-	@$(PY) -m movielens_recs.datasets.synthetic --ratings $(or $(SIZE),1M) $(if $(SEED),--seed $(SEED))
+	@$(PY) -m mlrecs_devkit.synthetic --ratings $(or $(SIZE),1M) $(if $(SEED),--seed $(SEED))
 
 # The suite starts the stack itself (tests/conftest.py) and stops what it started.
 test: prereqs
-	@$(PY) -c "import sys; from movielens_recs.devstack import check_test_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
+	@$(PY) -c "import sys; from mlrecs_devkit.stack import check_test_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install

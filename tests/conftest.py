@@ -130,7 +130,7 @@ def settings_factory(tmp_path):
 @pytest.fixture(scope="session")
 def stack():
     """The real local stack; started here if it is not running, and then stopped at the end."""
-    from movielens_recs.devstack import Stack
+    from mlrecs_devkit.stack import Stack
 
     stack = Stack(Settings.from_env())
     was_running = all(stack.status().values())
@@ -148,7 +148,7 @@ TEST_PREFIXES = ("tests/", "e2e/")
 def remove_test_objects(stack) -> int:
     """Delete what the tests wrote to the stack's S3 store, so that the store does not grow with
     every run of the suite."""
-    from movielens_recs.devstack import BUCKET
+    from mlrecs_devkit.stack import BUCKET
 
     client, removed = stack.s3_client(), 0
     for prefix in TEST_PREFIXES:

@@ -109,11 +109,3 @@ def watch_executors(sc, timeout: float, poll: float = 2.0) -> threading.Thread |
     thread.start()
     return thread
 
-
-def write_figures(path: str, figures: dict) -> None:
-    """A benchmark job's figures: JSON to the local `path` its caller reads, and to stdout for the log."""
-    import json
-
-    with open(path, "w") as fh:
-        json.dump(figures, fh, indent=2)
-    print(json.dumps(figures), flush=True)

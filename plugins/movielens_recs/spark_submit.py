@@ -48,28 +48,29 @@ PACKAGE_DIR = Path(movielens_recs.__file__).resolve().parent
 _EXCLUDED_DIRS = {"__pycache__", "orchestration"}
 
 
-def _package_files() -> list[Path]:
+def _package_files(package_dir: Path) -> list[Path]:
     files = []
-    for dirpath, dirnames, filenames in os.walk(PACKAGE_DIR):
+    for dirpath, dirnames, filenames in os.walk(package_dir):
         dirnames[:] = sorted(d for d in dirnames if d not in _EXCLUDED_DIRS)
         files += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".py")]
     return files
 
 
-def build_py_files(build_dir: Path) -> Path:
-    files = _package_files()
+def build_py_files(build_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
+    """The zip of one package (the product's unless told), for --py-files."""
+    files = _package_files(package_dir)
     digest = hashlib.sha256()
     for path in files:
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        digest.update(str(path.relative_to(package_dir)).encode())
         digest.update(path.read_bytes())
-    target = Path(build_dir) / f"movielens_recs-{digest.hexdigest()[:12]}.zip"
+    target = Path(build_dir) / f"{package_dir.name}-{digest.hexdigest()[:12]}.zip"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in files:
-            zf.write(path, Path("movielens_recs") / path.relative_to(PACKAGE_DIR))
+            zf.write(path, Path(package_dir.name) / path.relative_to(package_dir))
     os.replace(tmp, target)
     return target
 
@@ -78,8 +79,11 @@ def job_path(settings: Settings, job: str) -> Path:
     return settings.project_root / "spark_jobs" / f"{job}.py"
 
 
-def spark_submit_argv(settings: Settings, master: str, job: str, args: list[str]) -> list[str]:
-    """The spark-submit command line the DAG's operator builds, for use outside Airflow."""
+def spark_submit_argv(settings: Settings, master: str, job: str, args: list[str], *,
+                      application: Path | None = None, extra_py_files: tuple[Path, ...] = ()) -> list[str]:
+    """The spark-submit command line the DAG's operator builds, for use outside Airflow. The
+    benchmark passes its own `application` and ships its package in `extra_py_files`."""
+    py_files = [build_py_files(settings.state_dir / "build"), *extra_py_files]
     argv = [
         str(Path(sys.executable).parent / "spark-submit"),
         "--master", master,
@@ -87,8 +91,8 @@ def spark_submit_argv(settings: Settings, master: str, job: str, args: list[str]
         "--name", f"movielens-{job}",
         "--driver-memory", settings.spark_driver_memory,
         "--executor-memory", settings.spark_executor_memory,
-        "--py-files", str(build_py_files(settings.state_dir / "build")),
+        "--py-files", ",".join(map(str, py_files)),
     ]
     for key, value in spark_conf(settings).items():
         argv += ["--conf", f"{key}={value}"]
-    return argv + [str(job_path(settings, job)), *args]
+    return argv + [str(application or job_path(settings, job)), *args]

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from movielens_recs.devstack import AIRFLOW_ADMIN, BUCKET
+from mlrecs_devkit.stack import AIRFLOW_ADMIN, BUCKET
 from movielens_recs.config import DEFAULT_DATASET
 from movielens_recs.publish import s3 as s3_publish
 from movielens_recs.publish.sinks import Namespace

@@ -16,7 +16,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from movielens_recs.config import Settings
-from movielens_recs.devstack import BUCKET, PG_READER
+from mlrecs_devkit.stack import BUCKET, PG_READER
 from movielens_recs.publish import s3 as s3_publish
 from movielens_recs.publish.sinks import Namespace
 
@@ -27,7 +27,7 @@ from tests.movielens_fixtures import GOOD_RATINGS, csv_files, zip_archive
 
 def run_dag(env, dataset, logical_date, **params):
     proc = subprocess.run(
-        [sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--dataset", dataset, "--date", logical_date,
+        [sys.executable, "-m", "mlrecs_devkit.devrun", "--json", "--dataset", dataset, "--date", logical_date,
          *[f"--param={k}={json.dumps(v)}" for k, v in params.items()]],
         env=env, capture_output=True, text=True, timeout=1200,
     )
@@ -290,7 +290,7 @@ def fold_in_a_new_user(stack, env, champion, ready, tmp_path):
                 status, body, _ = get(stack, f"/v1/ml-latest-small/users/{user}/ratings",
                                       body={"movie_id": int(movie), "rating": 5.0, "idempotency_key": f"e2e-{movie}"})
                 assert status == 201, body
-            proc = subprocess.run([sys.executable, "-m", "movielens_recs.orchestration.devrun", "--json", "--fold-in"],
+            proc = subprocess.run([sys.executable, "-m", "mlrecs_devkit.devrun", "--json", "--fold-in"],
                                   env={**env, "MLRECS_FOLD_IN_SPARK_USERS": spark_users}, capture_output=True,
                                   text=True, timeout=600)
             run = json.loads(proc.stdout.strip().splitlines()[-1])

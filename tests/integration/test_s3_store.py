@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from movielens_recs import lifecycle, registry
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.gate import GateConfig
 from movielens_recs.publish import s3, sinks
 from movielens_recs.publish.sinks import Namespace

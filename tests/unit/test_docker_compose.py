@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from movielens_recs import devstack
+from mlrecs_devkit import stack as devstack
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())

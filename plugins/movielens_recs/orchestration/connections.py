@@ -28,9 +28,10 @@ def lake_s3_options(lake_uri: str) -> S3Options | None:
 POSTGRES_CONN_ID = "postgres_default"
 
 
-def postgres_connect(conn_id: str = POSTGRES_CONN_ID, schema: str | None = None):
+def postgres_connect(schema: str, conn_id: str = POSTGRES_CONN_ID):
     """A psycopg 3 connection from the provider's PostgresHook (autocommit; use transactions),
-    working in the pipeline's own schema (MLRECS_DB_SCHEMA, default `mlrecs`), created if missing.
+    working in `schema` (the registry's is Settings.db_schema; a dataset's sinks have their own),
+    created if missing.
 
     Through the hook, the connection's extras reach libpq (`sslmode`, `sslrootcert`, `options`,
     ...), and its IAM and other provider features work. A connect timeout and an application name
@@ -40,13 +41,11 @@ def postgres_connect(conn_id: str = POSTGRES_CONN_ID, schema: str | None = None)
     from airflow.providers.postgres.hooks.postgres import PostgresHook
     from psycopg import sql
 
-    from movielens_recs.config import Settings
 
     hook = PostgresHook(postgres_conn_id=conn_id)
     connection = hook.connection
     connection.extra = json.dumps({"connect_timeout": 10, "application_name": "movielens_recs",
                                    **connection.extra_dejson})
-    schema = schema or Settings.from_env().db_schema
     db = hook.get_conn()
     db.autocommit = True
     db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def datasets_to_fold(dag_params: dict) -> list[str]:
     """Every dataset with a champion, or those of the run's `datasets` param that have one."""
-    with postgres_connect() as conn:
+    with postgres_connect(Settings.from_env().db_schema) as conn:
         champions = registry.champion_datasets(conn)
     chosen = dag_params.get("datasets") or []
     return [d for d in champions if not chosen or d in chosen]
@@ -64,7 +64,7 @@ def computer(settings: Settings, dataset: str):
     s3 = lake_s3_options(settings.lake_uri)
 
     def version(model_version: str) -> tuple[dict, pa.Table, list[int], dict | None, int]:
-        with postgres_connect() as conn:
+        with postgres_connect(settings.db_schema) as conn:
             row = registry.get(conn, model_version)
         if row is None:
             raise LookupError(f"served version {model_version} is not in the model registry")
@@ -130,7 +130,7 @@ def fold_in(dataset: str) -> dict:
         pg_publish.ensure_schema(conn)
         served = pg_publish.current_version(conn)
         if served is not None and not has_events_table(conn):
-            with postgres_connect() as registry_conn:
+            with postgres_connect(settings.db_schema) as registry_conn:
                 row = registry.get(registry_conn, served)
             if row is not None:
                 prepare_events(settings, dataset, row["snapshot_id"])

@@ -49,7 +49,7 @@ def prepare_model(ready: dict, dag_params: dict, context: dict, tuning: dict | N
     run_id = context.get("run_id")
     cutoff = cutoff_for(context)
     excluded, promotion = apply_rules(settings, ready)
-    with postgres_connect() as conn:
+    with postgres_connect(settings.db_schema) as conn:
         registry.ensure_schema(conn)
         if tuning:
             result = read_json(tuning["output_uri"])
@@ -123,8 +123,9 @@ def run_gate(prepared: dict, dag_params: dict, context) -> bool:
     layout = ModelLayout(prepared["model_uri"])
     metrics = read_json(layout.metrics)
     trained = read_json(layout.metadata)
-    config = gate_config(prepared["dataset"], dag_params, Settings.from_env())
-    with postgres_connect() as conn:
+    settings = Settings.from_env()
+    config = gate_config(prepared["dataset"], dag_params, settings)
+    with postgres_connect(settings.db_schema) as conn:
         outcome = lifecycle.judge(conn, prepared["model_id"], metrics, config, training_rows=trained["rows"]["train"])
     log.info("model %s (trained on %s ratings before %s)\n%s", prepared["model_id"], f"{trained['rows']['train']:,}",
              prepared["cutoff"], outcome.message)

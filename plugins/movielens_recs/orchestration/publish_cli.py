@@ -27,7 +27,7 @@ from movielens_recs.publish import sinks as sinks_
 def status(settings: Settings, dataset: str) -> tuple[list[str], list[str]]:
     """(report lines, problems) of the dataset's namespace."""
     out = []
-    with postgres_connect() as conn, open_sinks(settings, dataset, SINKS) as targets:
+    with postgres_connect(settings.db_schema) as conn, open_sinks(settings, dataset, SINKS) as targets:
         registry.ensure_schema(conn)
         champion = registry.champion(conn, dataset)
         served = {sink.name: sink.served() for sink in targets}
@@ -42,7 +42,7 @@ def status(settings: Settings, dataset: str) -> tuple[list[str], list[str]]:
 
 def rollback(settings: Settings, dataset: str, to_version: str | None, chosen: tuple[str, ...]) -> list[str]:
     """Under the dataset's publication lock, so no publish of the same namespace interleaves."""
-    with postgres_connect() as conn, open_sinks(settings, dataset, chosen) as targets:
+    with postgres_connect(settings.db_schema) as conn, open_sinks(settings, dataset, chosen) as targets:
         with registry.publication_lock(conn, dataset):
             try:
                 served = sinks_.rollback(targets, to_version)
@@ -54,7 +54,7 @@ def rollback(settings: Settings, dataset: str, to_version: str | None, chosen: t
 def migrate(settings: Settings, dataset: str) -> list[str]:
     """Move what an install from before namespaces serves (views and ledger in the pipeline's
     schema, manifest under `<prefix>/recommendations/`) into the dataset's namespace."""
-    with postgres_connect() as conn, open_sinks(settings, dataset, SINKS) as (pg_sink, s3_sink):
+    with postgres_connect(settings.db_schema) as conn, open_sinks(settings, dataset, SINKS) as (pg_sink, s3_sink):
         with registry.publication_lock(conn, dataset):
             moved = sinks_.migrate_legacy(conn, settings.db_schema, pg_sink, s3_sink, settings.s3_prefix)
     return [f"{name}: {what}" for name, what in moved.items()]

@@ -66,7 +66,7 @@ def publish(prepared: dict, dag_params: dict, context=None) -> dict:
     if "postgres" in chosen:
         # apps may record ratings for the fold-in once a version is served (foldin/events.py)
         prepare_events(settings, prepared["dataset"], prepared["snapshot_id"])
-    with postgres_connect() as conn, open_sinks(settings, prepared["dataset"], chosen) as targets:
+    with postgres_connect(settings.db_schema) as conn, open_sinks(settings, prepared["dataset"], chosen) as targets:
         outcome = lifecycle.publish_and_crown(
             conn, prepared["model_id"], prepared["champion_id"] or None,
             lambda: sinks_.publish(targets, prepared["model_id"], recs, cold, generated_at))
@@ -81,10 +81,10 @@ def publish(prepared: dict, dag_params: dict, context=None) -> dict:
             "champion": prepared["model_id"], "retired": outcome.details["retired"]}
 
 
-def reject_for_bad_recommendations(model_id: str, model_uri: str, report: dict) -> str:
+def reject_for_bad_recommendations(settings: Settings, model_id: str, model_uri: str, report: dict) -> str:
     """The recommend job's output failed its suites: the model is rejected, nothing is published."""
     failures = [f["message"] for f in report.get("failures", [])]
-    with postgres_connect() as conn:
+    with postgres_connect(settings.db_schema) as conn:
         outcome = lifecycle.reject_recommendations(
             conn, model_id, failures, join(ModelLayout(model_uri).recommendations, recs_output.REPORT))
     return outcome.message

@@ -10,7 +10,7 @@ import json
 import sys
 
 from movielens_recs import registry
-from movielens_recs.config import DEFAULT_DATASET
+from movielens_recs.config import DEFAULT_DATASET, Settings
 from movielens_recs.orchestration.connections import postgres_connect
 
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    with postgres_connect() as conn:
+    with postgres_connect(Settings.from_env().db_schema) as conn:
         registry.ensure_schema(conn)
         champion = registry.champion(conn, args.dataset)
         rows = registry.history(conn, args.dataset, args.limit)

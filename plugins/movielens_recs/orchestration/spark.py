@@ -113,7 +113,7 @@ class RecommendOperator(ProjectSparkSubmitOperator):
             report = read_json(report_uri, lake_s3_options(self.settings.lake_uri))
         except Exception as exc:  # still reject: the job said its output is bad
             report = {"failures": [{"message": f"report {report_uri} unreadable: {exc}"}]}
-        return reject_for_bad_recommendations(model_id, model_uri, report)
+        return reject_for_bad_recommendations(self.settings, model_id, model_uri, report)
 
 
 class TuneOperator(ProjectSparkSubmitOperator):

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from movielens_recs.datasets.catalog import HALF_STARS
-from movielens_recs.devstack import PG_READER, PG_WRITER
+from mlrecs_devkit.stack import PG_READER, PG_WRITER
 from movielens_recs.foldin import events
 from movielens_recs.foldin.fold import FoldInModel
 from movielens_recs.foldin.run import fold_in, on_driver

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from movielens_recs import lifecycle
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.operator_view import history as history_
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from movielens_recs.config import DEFAULT_DATASET
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.publish import postgres as pg
 from movielens_recs.publish import s3
 from movielens_recs.publish.sinks import Namespace

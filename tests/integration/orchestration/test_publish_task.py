@@ -14,7 +14,7 @@ import pytest
 from movielens_recs import lifecycle, registry
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
 from movielens_recs.lake.snapshot import SnapshotStore
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.gate import GateConfig
 from movielens_recs.models.store import write_json
 from movielens_recs.publish import s3, sinks
@@ -101,7 +101,7 @@ def test_a_publish_cut_short_by_s3_changes_nothing_and_its_rerun_finishes(stack,
 def test_a_namespace_published_before_rating_events_gets_them_from_the_first_fold_in(stack, task_env, tmp_path):
     """The upgrade path: a served namespace without events tables, whose reader grants are gone,
     is made ready by the fold-in task itself; a rating can then be recorded and read back."""
-    from movielens_recs.devstack import PG_READER, PG_WRITER
+    from mlrecs_devkit.stack import PG_READER, PG_WRITER
     from movielens_recs.foldin import events
     from movielens_recs.orchestration import folding, publishing
 

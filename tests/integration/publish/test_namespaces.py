@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from movielens_recs.devstack import BUCKET, PG_READER
+from mlrecs_devkit.stack import BUCKET, PG_READER
 from movielens_recs.publish import s3, sinks
 from movielens_recs.publish.sinks import Namespace
 from tests.publish_fixtures import NOW, cold, recs, running

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from movielens_recs import registry
-from movielens_recs.devstack import AIRFLOW_DATABASE, PG_READER
+from mlrecs_devkit.stack import AIRFLOW_DATABASE, PG_READER
 from movielens_recs.publish import postgres as pg
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace

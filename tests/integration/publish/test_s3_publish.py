@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.publish import s3
 from tests.publish_fixtures import cold, recs
 

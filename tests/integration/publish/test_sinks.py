@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from movielens_recs import lifecycle, registry
-from movielens_recs.devstack import BUCKET
+from mlrecs_devkit.stack import BUCKET
 from movielens_recs.gate import GateConfig
 from movielens_recs.publish import s3
 from movielens_recs.publish import sinks

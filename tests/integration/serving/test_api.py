@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from movielens_recs.datasets.catalog import WHOLE_STARS
-from movielens_recs.devstack import PG_READER, PG_WRITER
+from mlrecs_devkit.stack import PG_READER, PG_WRITER
 from movielens_recs.foldin import events
 from movielens_recs.publish import postgres as pg_publish
 from movielens_recs.publish import sinks

@@ -6,7 +6,7 @@ import uuid
 import psycopg
 import pytest
 
-from movielens_recs.devstack import PG_READER, PG_WRITER
+from mlrecs_devkit.stack import PG_READER, PG_WRITER
 from movielens_recs.publish import sinks
 from movielens_recs.publish.sinks import Namespace
 from tests.api_client import get

@@ -19,8 +19,9 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="local path of the JSON figures")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    from movielens_recs.benchmark.topn_bench import measure
-    from movielens_recs.jobs import start_session, write_figures
+    from mlrecs_devkit.benchmark.topn_bench import measure
+    from movielens_recs.jobs import start_session
+    from mlrecs_devkit.benchmark import write_figures
     from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import load_ranking_model, load_rating_model
 

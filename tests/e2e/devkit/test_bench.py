@@ -8,7 +8,7 @@ import sys
 import psycopg
 import pytest
 
-from movielens_recs.datasets.synthetic import Shape
+from mlrecs_devkit.synthetic import Shape
 
 
 def test_bench_on_a_generated_set_writes_its_figures_and_leaves_nothing_published(stack, stack_env, tmp_path):
@@ -17,7 +17,7 @@ def test_bench_on_a_generated_set_writes_its_figures_and_leaves_nothing_publishe
     existed = archive.exists()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "movielens_recs.orchestration.bench_cli", "--size", "100k", "--seed", "7",
+            [sys.executable, "-m", "mlrecs_devkit.bench_cli", "--size", "100k", "--seed", "7",
              "--name", "test-run", "--results-dir", str(tmp_path), "--copy-rows", "50000",
              "--fold-in-events", "2000", "--fold-in-users", "400"],
             env=stack_env, capture_output=True, text=True, timeout=1500,

@@ -1,18 +1,19 @@
 """What the local stack says when the machine lacks something it needs."""
 
-from movielens_recs import devstack
+from mlrecs_devkit import stack as devstack
+from mlrecs_devkit.stack import prerequisites
 
 
 def test_missing_java_and_postgres_say_what_to_install(monkeypatch):
-    monkeypatch.setattr(devstack, "java_major_version", lambda: None)
-    monkeypatch.setattr(devstack, "postgres_bin_dir", lambda: None)
+    monkeypatch.setattr(prerequisites, "java_major_version", lambda: None)
+    monkeypatch.setattr(prerequisites, "postgres_bin_dir", lambda: None)
     problems = devstack.check_prerequisites()
     assert any("Java 17" in p and "openjdk-17-jre-headless" in p for p in problems)
     assert any("PostgreSQL server binaries" in p and "postgresql-15" in p for p in problems)
 
 
 def test_old_java_is_named(monkeypatch):
-    monkeypatch.setattr(devstack, "java_major_version", lambda: 11)
+    monkeypatch.setattr(prerequisites, "java_major_version", lambda: 11)
     assert any("Java 11 found, Spark 4 needs 17" in p for p in devstack.check_prerequisites())
 
 

@@ -1,7 +1,7 @@
 """`make bench-serve`, shortened: wrk against the real API while a publish and a rollback switch
 the set, and a checker that compares every answer with its version's list."""
 
-from movielens_recs.benchmark import serve_bench
+from mlrecs_devkit.benchmark import serve_bench
 
 
 def test_the_load_benchmark_runs_and_sees_both_switches_without_errors_or_mixed_answers(stack):

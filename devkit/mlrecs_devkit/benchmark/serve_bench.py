@@ -1,7 +1,7 @@
 """`make bench-serve`: the recommendations API under load while a publish and a rollback switch
 what it serves.
 
-    python -m movielens_recs.benchmark.serve_bench [--users 100000] [--connections 64] [--seconds 30]
+    python -m mlrecs_devkit.benchmark.serve_bench [--users 100000] [--connections 64] [--seconds 30]
 
 A generated set (every user's list derived from the user id and the version, so any answer can
 be checked) is published to a namespace of the benchmark's own. The API runs as `make serve`
@@ -90,8 +90,8 @@ def _checker(url: str, users: int, stop: threading.Event, tally: dict) -> None:
 def run(stack, users: int, connections: int, seconds: int, workers: int) -> dict:
     import psycopg
 
-    from movielens_recs.benchmark.publish_bench import drop_schema
-    from movielens_recs.devstack import PG_READER
+    from mlrecs_devkit.benchmark.publish_bench import drop_schema
+    from mlrecs_devkit.stack import PG_READER
     from movielens_recs.publish import sinks
     from movielens_recs.publish.sinks import Namespace
 
@@ -155,7 +155,7 @@ def run(stack, users: int, connections: int, seconds: int, workers: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    from movielens_recs.devstack import Stack
+    from mlrecs_devkit.stack import Stack
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)

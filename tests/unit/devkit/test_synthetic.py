@@ -10,7 +10,7 @@ import pytest
 from movielens_recs.datasets.checksum import parse_md5_file
 from movielens_recs.datasets.extract import safe_extract
 from movielens_recs.datasets.readers import iter_ratings, locate, read_movies
-from movielens_recs.datasets.synthetic import Shape, generate, parse_size, write_archive
+from mlrecs_devkit.synthetic import Shape, generate, parse_size, write_archive
 
 SMALL = Shape.for_ratings(100_000)
 
@@ -75,7 +75,7 @@ def test_the_archive_reads_as_movielens(tmp_path):
 
 
 def test_a_name_never_stands_for_two_seeds():
-    from movielens_recs.datasets.synthetic import default_name
+    from mlrecs_devkit.synthetic import default_name
 
     assert default_name("1M") == "synthetic-1m"
     assert default_name("1M", 7) == "synthetic-1m-seed7"

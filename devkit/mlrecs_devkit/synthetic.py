@@ -18,7 +18,7 @@ timestamp sorted by user then movie; `<name>/movies.csv` with movieId,title,genr
 
 Sizes scale like the real sets: ml-25m has 25M ratings from 162k users on 59k movies.
 
-    python -m movielens_recs.datasets.synthetic --ratings 1M [--seed 42] [--out DIR] [--name NAME]
+    python -m mlrecs_devkit.synthetic --ratings 1M [--seed 42] [--out DIR] [--name NAME]
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="local path of the JSON figures")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    from movielens_recs.benchmark.foldin_bench import quality
-    from movielens_recs.jobs import start_session, write_figures
+    from mlrecs_devkit.benchmark.foldin_bench import quality
+    from movielens_recs.jobs import start_session
+    from mlrecs_devkit.benchmark import write_figures
     from movielens_recs.models.params import AlsParams
 
     spark = start_session("bench-fold-in", args.checkpoint_dir)

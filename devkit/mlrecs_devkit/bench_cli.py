@@ -1,6 +1,6 @@
 """The benchmark command (`make bench`): run the daily DAG once and measure its parts side by side.
 
-    python -m movielens_recs.orchestration.bench_cli [--dataset ml-latest-small | --size 1M] [--name NAME]
+    python -m mlrecs_devkit.bench_cli [--dataset ml-latest-small | --size 1M] [--name NAME]
         [--results-dir bench/results] [--copy-rows 1620000] [--reuse-lake]
 
 `--size` benchmarks a generated MovieLens-shaped set of that many ratings (`synthetic-<size>`,
@@ -51,12 +51,22 @@ def _spark_master() -> str:
     return f"{host}:{conn.port}" if conn.port else host
 
 
-def bench_topn(settings, prepared: dict, top_n: int, repeats: int = 2) -> dict:
-    from movielens_recs.spark_submit import spark_submit_argv
+def _bench_job_argv(settings, job: str, args: list[str]) -> list[str]:
+    """spark-submit of one of the dev kit's own jobs (devkit/spark_jobs/), which ship the dev
+    kit beside the product's code."""
+    import mlrecs_devkit
+    from movielens_recs.spark_submit import build_py_files, spark_submit_argv
 
+    devkit = Path(mlrecs_devkit.__file__).resolve().parent
+    return spark_submit_argv(settings, _spark_master(), job, args,
+                             application=devkit.parent / "spark_jobs" / f"{job}.py",
+                             extra_py_files=(build_py_files(settings.state_dir / "build", devkit),))
+
+
+def bench_topn(settings, prepared: dict, top_n: int, repeats: int = 2) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "topn.json"
-        argv = spark_submit_argv(settings, _spark_master(), "bench_topn", [
+        argv = _bench_job_argv(settings, "bench_topn", [
             "--model-uri", prepared["model_uri"], "--ratings", prepared["ratings_spark_uri"],
             "--movies", prepared["movies_spark_uri"], "--top-n", str(top_n), "--output", str(output),
             "--repeats", str(repeats),
@@ -68,7 +78,7 @@ def bench_topn(settings, prepared: dict, top_n: int, repeats: int = 2) -> dict:
 
 
 def bench_postgres(settings, prepared: dict, copy_rows: int) -> dict:
-    from movielens_recs.benchmark.publish_bench import drop_schema, measure_postgres, scaled_recommendations
+    from mlrecs_devkit.benchmark.publish_bench import drop_schema, measure_postgres, scaled_recommendations
     from movielens_recs.orchestration.connections import postgres_connect
     from movielens_recs.recommend.output import load, output_uri
 
@@ -92,15 +102,14 @@ def bench_fold_in(settings, prepared: dict, scratch: Path, events: int = 10_000,
     import pyarrow.parquet as pq
     import psycopg
 
-    from movielens_recs.benchmark.foldin_bench import throughput
+    from mlrecs_devkit.benchmark.foldin_bench import throughput
     from movielens_recs.lake.filesystem import resolve
     from movielens_recs.models.store import ModelLayout
-    from movielens_recs.orchestration.devrun import FOLD_IN_DAG_ID, latest_run, run_dag
+    from mlrecs_devkit.devrun import FOLD_IN_DAG_ID, latest_run, run_dag
     from movielens_recs.publish.sinks import Namespace
-    from movielens_recs.spark_submit import spark_submit_argv
 
     output = scratch / "fold_in_quality.json"
-    argv = spark_submit_argv(settings, _spark_master(), "bench_fold_in", [
+    argv = _bench_job_argv(settings, "bench_fold_in", [
         "--ratings", prepared["ratings_spark_uri"], "--params", json.dumps(prepared["params"]),
         "--work-uri", f"file://{scratch / 'fold_in_model'}", "--checkpoint-dir", settings.checkpoint_dir,
         "--output", str(output)])
@@ -135,11 +144,11 @@ def bench_fold_in(settings, prepared: dict, scratch: Path, events: int = 10_000,
         "users_per_second": round(result["users"] / result["seconds"])}}
 
 
-def _quality(prepared: dict) -> dict:
+def _quality(settings, prepared: dict) -> dict:
     from movielens_recs import registry
     from movielens_recs.orchestration.connections import postgres_connect
 
-    with postgres_connect() as conn:
+    with postgres_connect(settings.db_schema) as conn:
         row = registry.get(conn, prepared["model_id"])
     metrics = row["metrics"]
     return {"status": row["status"], "training_rows": row["training_rows"], "rmse": metrics["model"]["rmse"], "mae": metrics["model"]["mae"],
@@ -150,7 +159,7 @@ def _quality(prepared: dict) -> dict:
 
 
 def _cleanup(settings, dataset: str, schema: str, prefix: str) -> None:
-    from movielens_recs.benchmark.publish_bench import drop_schema
+    from mlrecs_devkit.benchmark.publish_bench import drop_schema
     from movielens_recs.orchestration.connections import postgres_connect
     from movielens_recs.orchestration.publishing import s3_client
     from movielens_recs.publish.sinks import Namespace
@@ -242,7 +251,7 @@ def format_scaling(rows: list[dict]) -> str:
 
 
 def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dict:
-    from movielens_recs.benchmark.memory import container_limit, out_of_memory_lines
+    from mlrecs_devkit.benchmark.memory import container_limit, out_of_memory_lines
     from movielens_recs.spark_submit import spark_conf
 
     stages = {}
@@ -271,8 +280,8 @@ def _memory(settings, sampler, run: dict, started: float, log_path: Path) -> dic
 def ensure_generated(size: str, seed: int) -> str:
     """The name of the generated set of `size` ratings, written first if the mirror lacks it."""
     from movielens_recs.config import Settings
-    from movielens_recs.datasets.synthetic import Shape, default_name, parse_size, write_archive
-    from movielens_recs.devstack import Stack
+    from mlrecs_devkit.synthetic import Shape, default_name, parse_size, write_archive
+    from mlrecs_devkit.stack import Stack
 
     name = default_name(size, seed)
     stack = Stack(Settings.from_env())
@@ -291,7 +300,7 @@ def _machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from movielens_recs.datasets.synthetic import DEFAULT_SEED
+    from mlrecs_devkit.synthetic import DEFAULT_SEED
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     choice = parser.add_mutually_exclusive_group()
@@ -324,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MLRECS_S3_PREFIX"] = f"bench/{tag}"
 
     from movielens_recs.config import Settings
-    from movielens_recs.orchestration.devrun import latest_run, run_dag
+    from mlrecs_devkit.devrun import latest_run, run_dag
 
     scratch = Settings.from_env().state_dir / "bench" / tag
     os.environ["MLRECS_MODEL_STORE_URI"] = str(scratch / "models")  # never over a model `make run` serves
@@ -336,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = Path(args.results_dir) if args.results_dir else settings.project_root / "bench" / "results"
     log_path = settings.state_dir / "logs" / f"bench-{name}.log"
     print(f"benchmark {name}: running the DAG on {args.dataset} (log {log_path}) ...", flush=True)
-    from movielens_recs.benchmark.memory import MemorySampler
-    from movielens_recs.devstack import Stack
+    from mlrecs_devkit.benchmark.memory import MemorySampler
+    from mlrecs_devkit.stack import Stack
 
     worker_pid = Stack(settings).running_pid("spark-worker", Stack.SERVICES["spark-worker"])
     dag_pid: list[int] = []
@@ -369,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             "dag_seconds": run["duration"],
             "stages": {stage: run["tasks"].get(stage, {}).get("duration") for stage in STAGES},
             "memory": _memory(settings, sampler, run, started, log_path),
-            "quality": _quality(prepared),
+            "quality": _quality(settings, prepared),
             "topn": topn,
             "postgres": postgres,
             "fold_in": fold_in,

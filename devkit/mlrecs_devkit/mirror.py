@@ -5,7 +5,7 @@ the download code fetches `<base>/<name>.zip` from either without knowing which.
 looked up in each folder in the order given, and only plain file names are served, so nothing
 outside the folders can be reached.
 
-    python -m movielens_recs.datasets.mirror --bind 127.0.0.1 --port 8000 DIR [DIR ...]
+    python -m mlrecs_devkit.mirror --bind 127.0.0.1 --port 8000 DIR [DIR ...]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 import psycopg
 
-from movielens_recs.devstack import BUCKET, PG_DATABASE
+from mlrecs_devkit.stack import BUCKET, PG_DATABASE
 from tests.conftest import LOOPBACK, listening_addresses
 
 

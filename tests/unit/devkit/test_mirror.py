@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from movielens_recs.datasets.mirror import find, make_handler
+from mlrecs_devkit.mirror import find, make_handler
 
 
 @pytest.fixture

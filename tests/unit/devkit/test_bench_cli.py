@@ -2,7 +2,7 @@
 
 import json
 
-from movielens_recs.orchestration.bench_cli import format_scaling, scaling
+from mlrecs_devkit.bench_cli import format_scaling, scaling
 
 
 def _result(folder, name, ratings, train, dag=100.0):

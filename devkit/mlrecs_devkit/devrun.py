@@ -4,8 +4,8 @@ fold-in DAG (`make fold-in`: --fold-in).
 Uses the real Airflow (`airflow dags test`, which runs every task for real against the stack's
 metadata DB), then reads the run's task states and results back from that DB.
 
-    python -m movielens_recs.orchestration.devrun [--dataset ml-latest-small] [--date 2026-11-20] [--user 1]
-    python -m movielens_recs.orchestration.devrun --fold-in [--dataset ml-latest-small] [--user 900001]
+    python -m mlrecs_devkit.devrun [--dataset ml-latest-small] [--date 2026-11-20] [--user 1]
+    python -m mlrecs_devkit.devrun --fold-in [--dataset ml-latest-small] [--user 900001]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _failure_lines(log_path: Path, limit: int = 25) -> list[str]:
     return lines[-limit:]
 
 
-def _model_lines(prepared: dict) -> list[str]:
+def _model_lines(settings: Settings, prepared: dict) -> list[str]:
     """The candidate's metrics beside the baseline's, the gate's reasons, and the champion,
     as the registry has them."""
     from movielens_recs import registry
@@ -127,7 +127,7 @@ def _model_lines(prepared: dict) -> list[str]:
     from movielens_recs.gate import rule_lines
     from movielens_recs.orchestration.connections import postgres_connect
 
-    with postgres_connect() as conn:
+    with postgres_connect(settings.db_schema) as conn:
         row = registry.get(conn, prepared["model_id"])
         champion = registry.champion(conn, prepared["dataset"])
     out = [f"  model {prepared['model_id']}: {row['status'].upper() if row else 'not registered'}",
@@ -142,7 +142,7 @@ def _model_lines(prepared: dict) -> list[str]:
     return out
 
 
-def _publish_lines(run: dict, dataset: str, user_id: int | None) -> list[str]:
+def _publish_lines(settings: Settings, run: dict, dataset: str, user_id: int | None) -> list[str]:
     """Where the run published, what readers are served now, and one user's top N as a reader
     of PostgreSQL sees it."""
     from movielens_recs.orchestration.connections import postgres_connect
@@ -166,7 +166,7 @@ def _publish_lines(run: dict, dataset: str, user_id: int | None) -> list[str]:
                 extra = (f", COPY {result['rows'] / result['load_seconds']:,.0f} rows/s, "
                          f"readers switched in {result['switch_seconds'] * 1000:.1f} ms")
             out.append(f"  published to {result['where']}: {result['model_version']} ({result['rows']:,} rows{extra})")
-    schema = Namespace(dataset, Settings.from_env().db_schema).pg_schema
+    schema = Namespace(dataset, settings.db_schema).pg_schema
     with postgres_connect(schema=schema) as conn:
         pg_publish.ensure_schema(conn)
         served = pg_publish.current_version(conn)
@@ -189,7 +189,7 @@ def _publish_lines(run: dict, dataset: str, user_id: int | None) -> list[str]:
     return out
 
 
-def format_summary(run: dict, log_path: Path, dataset: str, user_id: int | None = None) -> str:
+def format_summary(settings: Settings, run: dict, log_path: Path, dataset: str, user_id: int | None = None) -> str:
     out = [f"DAG {DAG_ID}, run {run['run_id']}: {run['state'].upper()}"
            + (f" in {run['duration']:.0f} s" if run["duration"] else "")]
     out.append("  tasks:")
@@ -210,10 +210,10 @@ def format_summary(run: dict, log_path: Path, dataset: str, user_id: int | None 
                 out.append(f"    Data Docs: {validation['data_docs_index']}")
     prepared = run["results"].get("prepare_model")
     if prepared:
-        out += _model_lines(prepared)
+        out += _model_lines(settings, prepared)
     elif run["tasks"].get("prepare_model", {}).get("state") == "skipped":
         out.append("  model: an earlier run of this date, snapshot and params already decided it; nothing to redo")
-    out += _publish_lines(run, dataset, user_id)
+    out += _publish_lines(settings, run, dataset, user_id)
     if run["state"] != "success":
         out.append("  what went wrong:")
         out += [f"    {line}" for line in _failure_lines(log_path)]
@@ -221,7 +221,7 @@ def format_summary(run: dict, log_path: Path, dataset: str, user_id: int | None 
     return "\n".join(out)
 
 
-def fold_in_summary(run: dict, log_path: Path, dataset: str, user_id: int | None) -> str:
+def fold_in_summary(settings: Settings, run: dict, log_path: Path, dataset: str, user_id: int | None) -> str:
     """What each dataset's fold-in did, and one user's list as readers see it now."""
     from movielens_recs.orchestration.connections import postgres_connect
     from movielens_recs.publish.sinks import Namespace
@@ -236,7 +236,7 @@ def fold_in_summary(run: dict, log_path: Path, dataset: str, user_id: int | None
     if not run["results"].get("fold_in"):
         out.append("  no dataset has a champion yet: make run first")
     if user_id is not None:
-        with postgres_connect(schema=Namespace(dataset, Settings.from_env().db_schema).pg_schema) as conn:
+        with postgres_connect(schema=Namespace(dataset, settings.db_schema).pg_schema) as conn:
             rows = conn.execute("SELECT rank, movie_id, title, model_version, fold_in_seq FROM recommendations "
                                 "WHERE user_id = %s ORDER BY rank", (user_id,)).fetchall()
         if rows:
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     log_path = settings.state_dir / "logs" / f"dag-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     if args.fold_in:
-        return _fold_in(args, log_path)
+        return _fold_in(settings, args, log_path)
     if not args.json:
         print(f"running {DAG_ID} for {args.date} on {args.dataset} from {settings.base_url} ...", flush=True)
     code = run_dag(args.date, {"dataset": args.dataset, **_params(args.param)}, log_path)
@@ -288,11 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
     else:
-        print(format_summary(run, log_path, args.dataset, args.user))
+        print(format_summary(settings, run, log_path, args.dataset, args.user))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 
-def _fold_in(args, log_path: Path) -> int:
+def _fold_in(settings: Settings, args, log_path: Path) -> int:
     from datetime import datetime, timezone
 
     code = run_dag(datetime.now(timezone.utc).isoformat(timespec="seconds"), _params(args.param), log_path,
@@ -301,7 +301,7 @@ def _fold_in(args, log_path: Path) -> int:
     if args.json:
         print(json.dumps({**run, "exit_code": code, "log": str(log_path)}, default=str))
     else:
-        print(fold_in_summary(run, log_path, args.dataset, args.user))
+        print(fold_in_summary(settings, run, log_path, args.dataset, args.user))
     return 0 if code == 0 and run["state"] == "success" else 1
 
 

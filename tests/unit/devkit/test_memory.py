@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from movielens_recs.benchmark.memory import KINDS, MemorySampler, out_of_memory_lines, parse_memory, snapshot
+from mlrecs_devkit.benchmark.memory import KINDS, MemorySampler, out_of_memory_lines, parse_memory, snapshot
 
 
 class FakeProcess:
@@ -29,7 +29,7 @@ class FakeProcess:
     (["java", "org.apache.spark.deploy.worker.Worker"], None, None),  # the daemons are not a stage's cost
 ])
 def test_processes_are_told_apart_by_command_line_and_parent(cmdline, parent, kind):
-    from movielens_recs.benchmark.memory import kind_of
+    from mlrecs_devkit.benchmark.memory import kind_of
 
     assert kind_of(FakeProcess(cmdline), parent) == kind
 
@@ -98,7 +98,7 @@ def test_memory_settings_parse_as_spark_writes_them():
 
 
 def test_a_jvm_may_hold_its_heap_plus_sparks_default_overhead():
-    from movielens_recs.benchmark.memory import container_limit
+    from mlrecs_devkit.benchmark.memory import container_limit
 
     assert container_limit("2g") == 2 * 2**30 + 384 * 2**20  # 10% of 2 GiB is below the 384 MiB floor
     assert container_limit("8g") == 8 * 2**30 + 8 * 2**30 // 10
