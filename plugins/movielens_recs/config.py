@@ -74,6 +74,9 @@ class Settings:
     fold_in_spark_users: int = 20_000
     # a daily run still unfinished this long after it was queued calls the notifier (a DeadlineAlert)
     run_deadline_seconds: float = 7200.0
+    # "module:callable" called with (context, summary) on a failure, a rejection or a missed
+    # deadline (orchestration/notify.py); empty: the alert is only logged
+    notifier: str = ""
     checkpoint_dir: str = ""
     http_connect_timeout: float = 10.0
     http_read_timeout: float = 60.0
@@ -130,6 +133,7 @@ class Settings:
             fold_in_schedule=env.get("MLRECS_FOLD_IN_SCHEDULE") or "*/15 * * * *",
             fold_in_spark_users=_int(env, "MLRECS_FOLD_IN_SPARK_USERS", 20_000),
             run_deadline_seconds=_float(env, "MLRECS_RUN_DEADLINE_SECONDS", 7200.0),
+            notifier=notifier_spec(env),
             download_dir=Path(env.get("MLRECS_DOWNLOAD_DIR") or state / "downloads"),
             data_docs_dir=Path(env.get("MLRECS_DATA_DOCS_DIR") or state / "data_docs"),
             expectations_dir=Path(env.get("MLRECS_EXPECTATIONS_DIR") or root / "expectations"),
@@ -154,6 +158,16 @@ class Settings:
             s3_prefix=(env.get("MLRECS_S3_PREFIX") or "").strip("/"),
             gate=_gate(env),
         )
+
+
+def notifier_spec(env: Mapping[str, str]) -> str:
+    """MLRECS_NOTIFIER on its own: the notifier reads only this, so that an alert about a task
+    that failed on another bad setting still goes out."""
+    spec = (env.get("MLRECS_NOTIFIER") or "").strip()
+    module, sep, name = spec.partition(":")
+    if spec and not (sep and module and name.isidentifier()):
+        raise ValueError(f"MLRECS_NOTIFIER must be 'module:callable', got {spec!r}")
+    return spec
 
 
 def _gate(env: Mapping[str, str]) -> dict:

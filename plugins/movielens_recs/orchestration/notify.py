@@ -11,6 +11,8 @@ import importlib
 import logging
 import os
 
+from movielens_recs.config import notifier_spec
+
 log = logging.getLogger("movielens_recs.alerts")
 
 
@@ -20,12 +22,12 @@ def _resolve(spec: str):
 
 
 def _notify(context, summary: str) -> None:
-    spec = os.environ.get("MLRECS_NOTIFIER")
-    if spec:
-        try:
+    try:
+        spec = notifier_spec(os.environ)
+        if spec:
             _resolve(spec)(context, summary)
-        except Exception:  # a broken notifier must not hide what it was called for
-            log.exception("notifier %s failed", spec)
+    except Exception:  # a broken notifier must not hide what it was called for
+        log.exception("notifier %s failed", os.environ.get("MLRECS_NOTIFIER"))
 
 
 def on_rejection(context, summary: str) -> None:

@@ -48,3 +48,25 @@ def test_a_missed_deadline_reaches_the_notifier_with_the_run_and_the_deadline(mo
     assert CALLS == [(None, "movielens pipeline deadline missed: dag=movielens_recommendations run=scheduled__x "
                             "queued at 2026-12-02T00:00:05+00:00 was not finished by 2026-12-02T02:00:05+00:00 "
                             "(7200 s after it was queued; state running)")]
+
+
+def test_a_malformed_notifier_is_refused_when_settings_are_read_and_logged_when_alerting(monkeypatch, caplog):
+    import pytest
+
+    from movielens_recs.config import Settings
+
+    with pytest.raises(ValueError, match="MLRECS_NOTIFIER must be 'module:callable', got 'tests.hooks.alert'"):
+        Settings.from_env({"MLRECS_NOTIFIER": "tests.hooks.alert"})
+    assert Settings.from_env({"MLRECS_NOTIFIER": f" {__name__}:record "}).notifier == f"{__name__}:record"
+    monkeypatch.setenv("MLRECS_NOTIFIER", "tests.hooks.alert")
+    with caplog.at_level(logging.ERROR, logger="movielens_recs.alerts"):
+        notify.on_failure({"ti": FakeTI(), "run_id": "r4", "exception": ValueError("boom")})
+    assert "movielens pipeline failure" in caplog.text and "MLRECS_NOTIFIER must be" in caplog.text
+
+
+def test_the_notifier_is_called_even_when_another_setting_is_what_failed(monkeypatch):
+    monkeypatch.setenv("MLRECS_NOTIFIER", f"{__name__}:record")
+    monkeypatch.setenv("MLRECS_TOP_N", "ten")
+    CALLS.clear()
+    notify.on_failure({"ti": FakeTI(), "run_id": "r5", "exception": ValueError("MLRECS_TOP_N must be an integer")})
+    assert [run_id for run_id, _ in CALLS] == ["r5"]
