@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from movielens_recs.validation.runner import ValidationReport, validate_frames
+from movielens_recs.validation.runner import PANDAS_MAX_ROWS, ValidationReport, choose_engine, validate_frames
 from movielens_recs.validation.suites import RECOMMENDATION_SUITE_FILES, load_suites
 
 
@@ -77,21 +77,12 @@ def build_recommendation_frames(recs, cold, model_users, model_items, ratings, m
 
 
 # Up to this many rows in all (ml-25m's 162k users x 10 is 1.6 million), the flagged frames are
-# validated by GX's pandas engine on the driver: on Spark every expectation is a job of its own,
-# which on ml-latest-small made the three suites take 19 s. Larger output stays on the cluster.
-PANDAS_MAX_ROWS = 2_000_000
-
-
 def validate_recommendations(frames: dict, expectations_dir: Path, top_n: int,
                              data_docs_dir: Path | None = None,
                              pandas_max_rows: int = PANDAS_MAX_ROWS) -> ValidationReport:
     cached = {name: frame.cache() for name, frame in frames.items()}
     try:
-        rows = sum(frame.count() for frame in cached.values())
-        if rows <= pandas_max_rows:
-            engine, checked = "pandas", {name: frame.toPandas() for name, frame in cached.items()}
-        else:
-            engine, checked = "spark", cached
+        engine, checked = choose_engine(cached, pandas_max_rows)
         return validate_frames(
             checked,
             load_suites(Path(expectations_dir), RECOMMENDATION_SUITE_FILES),

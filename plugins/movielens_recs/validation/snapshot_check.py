@@ -1,4 +1,7 @@
-"""Validate one snapshot attempt on Spark and write the report: the body of the validation job.
+"""Validate one snapshot attempt and write the report: the body of the validation job.
+
+The frames are built on Spark (the catalog join scales with the cluster); GX then runs on its
+pandas engine on the driver when they fit (runner.PANDAS_MAX_ROWS), else on Spark.
 
 Lives in the package (not in spark_jobs/) so that tests can run it on a shared SparkSession.
 """
@@ -12,7 +15,7 @@ from pathlib import Path
 from movielens_recs.datasets.catalog import dataset_spec
 from movielens_recs.lake.filesystem import resolve
 from movielens_recs.validation.frames import build_frames
-from movielens_recs.validation.runner import ValidationReport, validate_frames
+from movielens_recs.validation.runner import PANDAS_MAX_ROWS, ValidationReport, choose_engine, validate_frames
 from movielens_recs.validation.suites import load_suites, suites_fingerprint
 
 
@@ -28,6 +31,7 @@ def validate_snapshot(
     report_uri: str,
     data_docs_dir: Path | None = None,
     fingerprint: str | None = None,
+    pandas_max_rows: int = PANDAS_MAX_ROWS,
 ) -> tuple[ValidationReport, dict]:
     """Returns the report and the JSON payload written to `report_uri`, pass or fail."""
     ratings = spark.read.parquet(ratings_uri)
@@ -35,12 +39,13 @@ def validate_snapshot(
     # each expectation is a Spark job of its own: scan the Parquet and do the join once
     frames = {name: frame.cache() for name, frame in build_frames(ratings, movies).items()}
     try:
+        engine, checked = choose_engine(frames, pandas_max_rows)
         report = validate_frames(
-            frames,
+            checked,
             load_suites(Path(expectations_dir)),
             dataset_spec(dataset).expectation_parameters(),
             data_docs_dir=Path(data_docs_dir) if data_docs_dir else None,
-            engine="spark",
+            engine=engine,
         )
     finally:
         for frame in frames.values():
@@ -52,6 +57,7 @@ def validate_snapshot(
         "data_dir": data_dir,
         "suites_fingerprint": fingerprint or suites_fingerprint(Path(expectations_dir)),
         "validated_at": datetime.now(timezone.utc).isoformat(),
+        "engine": engine,
     }
     fs, path = resolve(report_uri)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
