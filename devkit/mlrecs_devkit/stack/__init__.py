@@ -105,6 +105,14 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
             "PYSPARK_PYTHON": sys.executable,
             "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
         }
+        # the class-data-sharing archives, under any Spark settings of the user's own
+        spark_conf = self.spark_jvm_conf()
+        try:
+            spark_conf.update(json.loads(os.environ.get("MLRECS_SPARK_CONF") or "{}"))
+        except (ValueError, TypeError):
+            spark_conf = {}  # left as the user set it; Settings names the problem
+        if spark_conf:
+            env["MLRECS_SPARK_CONF"] = json.dumps(spark_conf)
         env["MLRECS_MIRROR_URL"] = self.mirror_url()
         # the real releases come from the mirror only when it has them; generated ones always do
         if self.mirror_dir() and not os.environ.get("MLRECS_BASE_URL"):
@@ -129,6 +137,7 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
         self.start_s3()
         self.start_mirror()
         self.start_spark()
+        self.record_class_archives()
         if airflow:
             self.migrate_airflow()
 

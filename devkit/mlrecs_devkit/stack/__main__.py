@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             served = ", ".join(map(str, stack.mirror_dirs()))
             print(f"MovieLens      {stack.mirror_url()}  (serving {served})")
             print(f"Airflow home   {stack.environment()['AIRFLOW_HOME']}")
+            archives = "recorded in " + str(stack.class_archive_dir()) if stack.spark_jvm_conf() else "none (see the warning above)"
+            print(f"Spark JVMs     class-data-sharing archives {archives}")
         elif args.command == "down":
             stopped = stack.down()
             print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

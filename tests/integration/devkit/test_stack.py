@@ -45,3 +45,30 @@ def test_the_mirror_serves_the_shared_releases_and_generated_archives(stack):
             assert err.code == 404
     finally:
         generated.unlink()
+
+
+def test_up_records_class_archives_that_both_jvms_of_a_job_can_map(stack, stack_env, tmp_path):
+    """-Xshare:on makes a JVM refuse to start when its archive does not fit its JDK and class
+    path, where the stack's jobs would silently go without; so this job passes only if both
+    archives are really usable."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    conf = stack.spark_jvm_conf()
+    assert set(conf) == {"spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"}
+    assert json.loads(stack.environment()["MLRECS_SPARK_CONF"]).items() >= conf.items()
+    job = tmp_path / "count.py"
+    job.write_text("from pyspark.sql import SparkSession\n"
+                   "spark = SparkSession.builder.getOrCreate()\n"
+                   "print('COUNT', spark.range(1000).repartition(2).count())\n"
+                   "spark.stop()\n")
+    argv = [str(Path(sys.executable).parent / "spark-submit"), "--master", stack.spark_master_url()]
+    for key, value in conf.items():
+        argv += ["--conf", f"{key}={value} -Xshare:on -Xlog:cds=info:file={tmp_path}/{key.split('.')[1]}-cds.log"]
+    proc = subprocess.run(argv + [str(job)], env=stack_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "COUNT 1000" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+    for jvm in ("driver", "executor"):
+        log = (tmp_path / f"{jvm}-cds.log").read_text()
+        assert "Mapped dynamic region" in log, f"{jvm}: " + log[-2000:]

@@ -33,3 +33,28 @@ def test_environment_names_the_connections(tmp_path):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert stack.config() == devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)})).config(), \
         "ports and passwords are chosen once and then kept"
+
+
+def test_jobs_get_the_class_archives_once_recorded_under_the_users_own_spark_settings(tmp_path, monkeypatch):
+    import json
+
+    from movielens_recs.config import Settings
+
+    monkeypatch.delenv("MLRECS_SPARK_CONF", raising=False)
+    stack = devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)}))
+    assert "MLRECS_SPARK_CONF" not in stack.environment(), "no archives yet: jobs start as before"
+    folder = stack.class_archive_dir()
+    folder.mkdir(parents=True)
+    (folder / "driver.jsa").write_bytes(b"x")
+    assert "MLRECS_SPARK_CONF" not in stack.environment(), "both JVMs' archives, or none"
+    (folder / "executor.jsa").write_bytes(b"x")
+    conf = json.loads(stack.environment()["MLRECS_SPARK_CONF"])
+    assert conf == {"spark.driver.extraJavaOptions": f"-XX:SharedArchiveFile={folder / 'driver.jsa'}",
+                    "spark.executor.extraJavaOptions": f"-XX:SharedArchiveFile={folder / 'executor.jsa'}"}
+    assert Settings.from_env({"MLRECS_SPARK_CONF": json.dumps(conf)}).spark_conf == conf
+
+    monkeypatch.setenv("MLRECS_SPARK_CONF", json.dumps({"spark.executor.extraJavaOptions": "-Xss4m",
+                                                        "spark.sql.shuffle.partitions": "64"}))
+    conf = json.loads(stack.environment()["MLRECS_SPARK_CONF"])
+    assert conf["spark.executor.extraJavaOptions"] == "-Xss4m" and conf["spark.sql.shuffle.partitions"] == "64"
+    assert conf["spark.driver.extraJavaOptions"].startswith("-XX:SharedArchiveFile=")
