@@ -15,7 +15,7 @@ WITH_STACK = set -a && eval "$$($(STACK) env | sed 's/^export //')" && set +a &&
 help:
 	@echo "make run      install, start the local stack, run the daily DAG once, print a summary"
 	@echo "make test     install, start the local stack, run the whole test suite"
-	@echo "make up/down/status   start, stop, inspect the local stack (.local/)"
+	@echo "make up/down/status   start, stop, inspect the local stack (.local/); make up WORKERS=2 splits Spark into two workers"
 	@echo "make airflow          start the Airflow UI and services on 127.0.0.1 (prints the URL and login); make airflow-down"
 	@echo "make fold-in          fold the ratings apps recorded since the last fold-in into the served lists (USER_ID=<id> prints theirs)"
 	@echo "make tune             search both models' params on a validation fold, then run the DAG with the best (TUNE=full for the wide grid; DATASET=...)"
@@ -46,7 +46,7 @@ prereqs: install
 	@$(PY) -c "import sys; from mlrecs_devkit.stack import check_prerequisites as c; p = c(); [print('error:', x) for x in p]; sys.exit(1 if p else 0)"
 
 up: prereqs
-	@$(STACK) up
+	@$(STACK) up $(if $(WORKERS),--workers $(WORKERS))
 
 down:
 	@test -x $(PY) && $(STACK) down || true

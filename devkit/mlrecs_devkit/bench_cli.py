@@ -188,6 +188,11 @@ def format_table(result: dict) -> str:
                f"(heap + overhead {m['limits']['driver_jvm'] / 2**20:,.0f} / {m['limits']['executor_jvm'] / 2**20:,.0f} MiB): "
                f"{'every JVM within it' if m['within_limits'] else 'A JVM WENT OVER IT'}; "
                f"out-of-memory reports: {len(m['out_of_memory'])}")
+    c = result.get("cluster")
+    if c:
+        shapes = ", ".join(f"{w['name']} {w['cores']} cores {w['memory']}" for w in c["workers"])
+        ran = ", ".join(f"{name} {count:,}" for name, count in c["tasks_per_worker"].items())
+        out.append(f"  cluster: {shapes}; executors of {c['executor_cores']} cores; tasks run per worker: {ran}")
     q = result["quality"]
     out.append(f"  quality: RMSE {q['rmse']:.4f}  NDCG@{q['k']} {q['ndcg_at_k']:.4f}  "
                f"baseline NDCG@{q['k']} {q['baseline_ndcg_at_k']:.4f}")
@@ -348,9 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     from mlrecs_devkit.benchmark.memory import MemorySampler
     from mlrecs_devkit.stack import Stack
 
-    worker_pid = Stack(settings).running_pid("spark-worker", Stack.SERVICES["spark-worker"])
+    stack = Stack(settings)
+    worker_pids = [pid for pid in stack.spark_worker_pids().values() if pid]
+    workers = stack.spark_workers()
+    # Spark's event logs of the run's applications: which worker ran which tasks
+    events = scratch / "spark-events"
+    events.mkdir(parents=True, exist_ok=True)
+    os.environ["MLRECS_SPARK_CONF"] = json.dumps({
+        **json.loads(os.environ.get("MLRECS_SPARK_CONF") or "{}"),
+        "spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{events}", "spark.eventLog.compress": "false"})
     dag_pid: list[int] = []
-    sampler = MemorySampler(lambda: dag_pid[:1] + [worker_pid]).start()
+    sampler = MemorySampler(lambda: dag_pid[:1] + worker_pids).start()
     started = time.time()
     try:
         try:
@@ -363,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the DAG run did not publish (state {run['state']}); see {log_path}", file=sys.stderr)
             return 1
         prepared = run["results"]["prepare_model"]
+        from mlrecs_devkit.benchmark.spread import tasks_per_worker, totals
+
+        spread = tasks_per_worker(events, {w["ui_port"]: w["name"] for w in workers})
+        cluster = {"workers": [{k: w[k] for k in ("name", "cores", "memory")} for w in workers],
+                   "executor_cores": settings.spark_executor_cores, "tasks_per_worker": totals(spread),
+                   "tasks_per_worker_by_application": spread}
         print("measuring top-N throughput ...", flush=True)
         topn = bench_topn(settings, prepared, args.top_n, args.topn_repeats)
         print("measuring PostgreSQL loads and the switch ...", flush=True)
@@ -378,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             "dag_seconds": run["duration"],
             "stages": {stage: run["tasks"].get(stage, {}).get("duration") for stage in STAGES},
             "memory": _memory(settings, sampler, run, started, log_path),
+            "cluster": cluster,
             "quality": _quality(settings, prepared),
             "topn": topn,
             "postgres": postgres,

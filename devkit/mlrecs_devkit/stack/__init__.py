@@ -113,6 +113,10 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
             spark_conf = {}  # left as the user set it; Settings names the problem
         if spark_conf:
             env["MLRECS_SPARK_CONF"] = json.dumps(spark_conf)
+        # several workers share the machine's cores: each job's executors take one worker's share
+        workers = self.spark_workers()
+        if len(workers) > 1:
+            env.setdefault("MLRECS_SPARK_EXECUTOR_CORES", os.environ.get("MLRECS_SPARK_EXECUTOR_CORES") or str(workers[0]["cores"]))
         env["MLRECS_MIRROR_URL"] = self.mirror_url()
         # the real releases come from the mirror only when it has them; generated ones always do
         if self.mirror_dir() and not os.environ.get("MLRECS_BASE_URL"):
@@ -122,7 +126,6 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
     # -- whole stack -----------------------------------------------------------------------
     SERVICES = {
         "spark-master": "deploy.master.Master",
-        "spark-worker": "deploy.worker.Worker",
         "postgres": "postgres",
         "s3": "weed server",
         "mirror": MIRROR_MODULE,
@@ -143,8 +146,13 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
 
     def down(self) -> list[str]:
         stopped = self.stop_airflow() + (["api"] if self.stop_api() else [])
-        # workers before the master, so the worker does not spin trying to reconnect
-        for name in ["spark-worker", "spark-master", "mirror", "s3", "postgres"]:
+        # workers before the master, so that no worker spins trying to reconnect
+        for name, pid in self.spark_worker_pids().items():
+            if pid is not None:
+                _stop(pid, signal.SIGTERM)
+                stopped.append(name)
+            self._pid_file(name).unlink(missing_ok=True)
+        for name in ["spark-master", "mirror", "s3", "postgres"]:
             pid = self.running_pid(name, self.SERVICES[name])
             if pid is None:
                 self._pid_file(name).unlink(missing_ok=True)
@@ -160,4 +168,6 @@ class Stack(Spark, Postgres, S3, Mirror, Airflow, Api):
 
     def status(self) -> dict[str, int | None]:
         """Pid (or None) of each service this machine's stack runs."""
-        return {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
+        services = {name: self.running_pid(name, marker) for name, marker in self.SERVICES.items()}
+        workers = {w["name"]: self.running_pid(w["name"], "deploy.worker.Worker") for w in self.spark_workers()}
+        return {"spark-master": services.pop("spark-master"), **workers, **services}

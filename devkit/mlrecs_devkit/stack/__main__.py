@@ -15,13 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status", "env", "airflow-up", "airflow-down",
                                             "serve", "serve-down"])
     parser.add_argument("--no-airflow", action="store_true", help="up: skip the Airflow metadata DB migration")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="up: run this many Spark workers, sharing the machine's worker cores and memory (kept)")
     args = parser.parse_args(argv)
     stack = Stack(Settings.from_env())
     try:
         if args.command == "up":
+            if args.workers is not None:
+                stack.set_spark_workers(args.workers)
             stack.up(airflow=not args.no_airflow)
             cfg = stack.config()
             print(f"Spark master   {stack.spark_master_url()}  (UI http://{HOST}:{cfg['spark_master_ui_port']})")
+            for worker in stack.spark_workers():
+                print(f"  {worker['name']:12} {worker['cores']} cores, {worker['memory']}  (UI http://{HOST}:{worker['ui_port']})")
             print(f"PostgreSQL     {HOST}:{cfg['postgres_port']}  databases {PG_DATABASE}, {AIRFLOW_DATABASE}")
             print(f"S3 (SeaweedFS) {stack.s3_endpoint()}  bucket {BUCKET}, data {stack.state / 's3' / 'data'}")
             print("               keys: pipeline AWS_ACCESS_KEY_ID, apps MLRECS_READER_AWS_ACCESS_KEY_ID (make env)")

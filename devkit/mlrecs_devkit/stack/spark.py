@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mlrecs_devkit.stack.core import HOST, StackBase
+from mlrecs_devkit.stack.core import HOST, StackBase, _free_port, _stop
 
 WARMUP_JOB = Path(__file__).resolve().parents[2] / "spark_jobs" / "cds_warmup.py"
 
@@ -53,6 +54,32 @@ class Spark(StackBase):
         except OSError:
             return None
 
+    def spark_workers(self) -> list[dict]:
+        """The workers `up` runs: `make up WORKERS=n` (kept in stack.json) splits the machine's
+        worker cores and memory evenly among n of them, each with its own UI port."""
+        cfg = self.config()
+        count = int(cfg.get("spark_workers", 1))
+        extra_ports = self._ensure("spark_worker_extra_ui_ports", list)
+        while len(extra_ports) < count - 1:
+            extra_ports.append(_free_port())
+            self._save_config({**self.config(), "spark_worker_extra_ui_ports": extra_ports})
+        ports = [cfg["spark_worker_ui_port"], *extra_ports]
+        memory_mb = _megabytes(cfg["spark_worker_memory"]) // count
+        return [{"name": "spark-worker" if i == 0 else f"spark-worker-{i + 1}",
+                 "cores": max(1, cfg["spark_worker_cores"] // count), "memory": f"{memory_mb}m",
+                 "ui_port": ports[i]} for i in range(count)]
+
+    def set_spark_workers(self, count: int) -> None:
+        if count < 1:
+            raise ValueError(f"WORKERS must be at least 1, got {count}")
+        self._save_config({**self.config(), "spark_workers": count})
+
+    def spark_worker_pids(self) -> dict[str, int | None]:
+        """Every worker `up` may have started, including those of an earlier, larger layout."""
+        names = {w["name"] for w in self.spark_workers()}
+        names |= {path.stem for path in (self.state / "run").glob("spark-worker*.pid")}
+        return {name: self.running_pid(name, "deploy.worker.Worker") for name in sorted(names)}
+
     def start_spark(self) -> None:
         cfg = self.config()
         if not self.running_pid("spark-master", "deploy.master.Master"):
@@ -63,21 +90,35 @@ class Spark(StackBase):
                 env=self._spark_env(),
             )
             self._wait("Spark master", lambda: self._master_json() is not None, "spark-master")
-        if not self.running_pid("spark-worker", "deploy.worker.Worker"):
-            (self.state / "spark" / "work").mkdir(parents=True, exist_ok=True)
-            self._spawn(
-                "spark-worker",
-                [self._spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", HOST,
-                 "--cores", str(cfg["spark_worker_cores"]), "--memory", cfg["spark_worker_memory"],
-                 "--webui-port", str(cfg["spark_worker_ui_port"]),
-                 "--work-dir", str(self.state / "spark" / "work"), self.spark_master_url()],
-                env=self._spark_env(),
-            )
-        self._wait(
-            "Spark worker registration",
-            lambda: bool((self._master_json() or {}).get("aliveworkers")),
-            "spark-worker",
-        )
+        workers = self.spark_workers()
+        wanted = {w["name"] for w in workers}
+        for name, pid in self.spark_worker_pids().items():
+            if pid is not None and name not in wanted:  # left over from a layout with more workers
+                _stop(pid, signal.SIGTERM)
+                self._pid_file(name).unlink(missing_ok=True)
+        for worker in workers:
+            shape = f"--cores {worker['cores']} --memory {worker['memory']}"
+            pid = self.running_pid(worker["name"], "deploy.worker.Worker")
+            if pid is not None and shape not in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                _stop(pid, signal.SIGTERM)  # another layout: restart with this one's share
+                pid = None
+            if pid is None:
+                work_dir = self.state / "spark" / "work"
+                work_dir.mkdir(parents=True, exist_ok=True)
+                self._spawn(
+                    worker["name"],
+                    [self._spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", HOST,
+                     *shape.split(), "--webui-port", str(worker["ui_port"]),
+                     "--work-dir", str(work_dir), self.spark_master_url()],
+                    env=self._spark_env(),
+                )
+
+        def registered() -> bool:
+            alive = [w for w in (self._master_json() or {}).get("workers", []) if w.get("state") == "ALIVE"]
+            return sorted(w.get("webuiaddress", "").rsplit(":", 1)[-1] for w in alive) == \
+                sorted(str(w["ui_port"]) for w in workers)
+
+        self._wait("Spark worker registration", registered, workers[-1]["name"])
 
     # -- class-data-sharing archives -------------------------------------------------------
     def class_archive_dir(self) -> Path:
@@ -151,3 +192,12 @@ def _jvm_writing(archive: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def _megabytes(size: str) -> int:
+    """Spark's memory strings ("8g", "4096m") in MiB."""
+    size = str(size).strip().lower()
+    units = {"t": 1024**2, "g": 1024, "m": 1, "k": 1 / 1024}
+    if size[-1:] in units:
+        return int(float(size[:-1]) * units[size[-1]])
+    return int(size) // (1024 * 1024)  # bytes

@@ -58,3 +58,31 @@ def test_jobs_get_the_class_archives_once_recorded_under_the_users_own_spark_set
     conf = json.loads(stack.environment()["MLRECS_SPARK_CONF"])
     assert conf["spark.executor.extraJavaOptions"] == "-Xss4m" and conf["spark.sql.shuffle.partitions"] == "64"
     assert conf["spark.driver.extraJavaOptions"].startswith("-XX:SharedArchiveFile=")
+
+
+def test_workers_split_the_machine_and_jobs_get_executors_that_fit_one_worker(tmp_path, monkeypatch):
+    from movielens_recs.config import Settings
+
+    monkeypatch.delenv("MLRECS_SPARK_EXECUTOR_CORES", raising=False)
+    monkeypatch.setenv("MLRECS_SPARK_WORKER_CORES", "4")
+    monkeypatch.setenv("MLRECS_SPARK_WORKER_MEMORY", "8g")
+    stack = devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)}))
+    (one,) = stack.spark_workers()
+    assert (one["name"], one["cores"], one["memory"]) == ("spark-worker", 4, "8192m")
+    assert "MLRECS_SPARK_EXECUTOR_CORES" not in stack.environment()
+
+    stack.set_spark_workers(2)
+    first, second = devstack.Stack(Settings.from_env({"MLRECS_STATE_DIR": str(tmp_path)})).spark_workers()
+    assert [(w["name"], w["cores"], w["memory"]) for w in (first, second)] == [
+        ("spark-worker", 2, "4096m"), ("spark-worker-2", 2, "4096m")]
+    assert first["ui_port"] == one["ui_port"] and second["ui_port"] != first["ui_port"]
+    assert stack.spark_workers() == [first, second], "the layout and its ports are kept"
+    assert stack.environment()["MLRECS_SPARK_EXECUTOR_CORES"] == "2"
+    assert Settings.from_env(stack.environment()).spark_executor_cores == 2
+    monkeypatch.setenv("MLRECS_SPARK_EXECUTOR_CORES", "1")
+    assert stack.environment()["MLRECS_SPARK_EXECUTOR_CORES"] == "1", "the user's choice wins"
+
+    import pytest
+
+    with pytest.raises(ValueError, match="WORKERS must be at least 1"):
+        stack.set_spark_workers(0)
