@@ -14,7 +14,7 @@ import pytest
 
 from movielens_recs.config import Settings
 from movielens_recs.contracts import EvaluateJob
-from mlrecs_devkit.stack import HOST, _free_port
+from mlrecs_devkit.stack.core import HOST, _free_port
 from movielens_recs.spark_submit import spark_submit_argv
 
 
