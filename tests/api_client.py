@@ -11,7 +11,9 @@ def get(stack, path, headers=None, body=None):
     request = urllib.request.Request(stack.api_url() + path, headers={**(headers or {}), "Content-Type": "application/json"},
                                      data=data)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # above the API's own 10 s wait for a writer connection, so that a test gets the API's
+        # answer (a 503) and not a timeout of its own, which raced it
+        with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
             return response.status, json.loads(body) if body else None, {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as error:
