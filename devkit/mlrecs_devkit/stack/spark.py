@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from mlrecs_devkit.stack.core import HOST, StackBase, _free_port, _stop
+from mlrecs_devkit.stack.prerequisites import _java_path
 
 WARMUP_JOB = Path(__file__).resolve().parents[2] / "spark_jobs" / "cds_warmup.py"
 
@@ -129,9 +130,7 @@ class Spark(StackBase):
     def _archive_key(self) -> str:
         import pyspark
 
-        java = shutil.which("java", path=os.pathsep.join(
-            filter(None, [f"{os.environ['JAVA_HOME']}/bin" if os.environ.get("JAVA_HOME") else None,
-                          os.environ.get("PATH", "")])))
+        java = shutil.which("java", path=_java_path())
         version = subprocess.run([java or "java", "-version"], capture_output=True, text=True).stderr if java else ""
         return hashlib.sha256(f"{version}|{pyspark.__version__}|{pyspark.__file__}".encode()).hexdigest()[:12]
 
@@ -155,6 +154,9 @@ class Spark(StackBase):
         log = self._log_file("spark-cds-warmup")
         started = time.monotonic()
         with tempfile.TemporaryDirectory(dir=self.state) as scratch, open(log, "wb") as out:
+            # not spark_submit_argv with the pipeline's settings: tried, its executor loaded more
+            # classes and wrote no archive; it was still writing when the worker stopped it
+            # (a worker kills an executor that has not exited within about 10 s)
             argv = [str(Path(sys.executable).parent / "spark-submit"), "--master", self.spark_master_url(),
                     "--conf", f"spark.driver.extraJavaOptions=-XX:ArchiveClassesAtExit={partial['driver']}",
                     "--conf", f"spark.executor.extraJavaOptions=-XX:ArchiveClassesAtExit={partial['executor']}",
