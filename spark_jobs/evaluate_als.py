@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         report_breakdown,
     )
     from movielens_recs.jobs import start_session
-    from movielens_recs.models.store import write_json
+    from movielens_recs.lake.filesystem import write_json
     from movielens_recs.operator_view import evaluation_report
 
     spark = start_session(f"evaluate-{args.model_id}")

@@ -14,7 +14,7 @@ def main(argv=None) -> int:
     from movielens_recs.foldin.on_spark import FoldInJob, fold_in
     from movielens_recs.jobs import start_session
     from movielens_recs.lake.filesystem import join
-    from movielens_recs.models.store import write_json
+    from movielens_recs.lake.filesystem import write_json
 
     job = FoldInJob.from_argv(sys.argv[1:] if argv is None else argv)
     spark = start_session(f"fold-in-{job.model_version}")

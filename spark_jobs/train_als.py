@@ -25,8 +25,9 @@ def main(argv=None) -> int:
     from movielens_recs import __version__
     from movielens_recs.contracts import TrainJob
     from movielens_recs.jobs import parse_cutoff, start_session
+    from movielens_recs.lake.filesystem import write_json
     from movielens_recs.models.params import AlsParams
-    from movielens_recs.models.store import ModelLayout, write_json
+    from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split
 
     args = TrainJob.from_argv(sys.argv[1:] if argv is None else argv)

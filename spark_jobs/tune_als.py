@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     from movielens_recs.jobs import parse_cutoff, start_session
     from movielens_recs.evaluation.spark_eval import model_lists, rating_errors, relevant_items
     from movielens_recs.models.params import AlsParams
-    from movielens_recs.models.store import write_json
+    from movielens_recs.lake.filesystem import write_json
     from movielens_recs.models.training import as_of, fit_ranking_model, fit_rating_model, split, validation_split
     from movielens_recs.models.tuning import BUDGET_SECONDS, search
     from movielens_recs.recommend.topn_job import seen_movies

@@ -19,9 +19,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from movielens_recs.foldin.solve import ItemFactors, explicit, implicit, user_biases
-from movielens_recs.lake.filesystem import S3Options, join, resolve
+from movielens_recs.lake.filesystem import S3Options, join, read_json, resolve
 from movielens_recs.models.params import AlsParams
-from movielens_recs.models.store import ModelLayout, read_json
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.models.topn import top_n_dense
 from movielens_recs.recommend.rules import promote_list
 

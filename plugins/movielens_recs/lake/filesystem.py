@@ -3,10 +3,14 @@
 `s3://bucket/prefix` goes through pyarrow's S3 client (endpoint and keys from S3Options, so the
 local S3 endpoint, MinIO and AWS all work); anything else is a local path. Spark names the
 same S3 location `s3a://` (hadoop-aws), and a local one `file://`.
+
+The lake's JSON and text files (snapshot markers, validation reports, model metadata and
+metrics) are read and written here only, so they are encoded one way on a disk and on S3.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -68,3 +72,41 @@ def spark_uri(uri: str) -> str:
 
 def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def exists(uri: str, s3: S3Options | None = None) -> bool:
+    fs, path = resolve(uri, s3)
+    return fs.get_file_info(path).type.name != "NotFound"
+
+
+def write_json(uri: str, payload: dict, s3: S3Options | None = None) -> None:
+    write_text(uri, json.dumps(payload, indent=2, sort_keys=True, default=str), s3)
+
+
+def write_text(uri: str, text: str, s3: S3Options | None = None) -> None:
+    fs, path = resolve(uri, s3)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as fh:
+        fh.write(text.encode())
+
+
+def read_text(uri: str, s3: S3Options | None = None) -> str:
+    fs, path = resolve(uri, s3)
+    with fs.open_input_stream(path) as fh:
+        return fh.read().decode()
+
+
+def read_json(uri: str, s3: S3Options | None = None) -> dict:
+    return json.loads(read_text(uri, s3))
+
+
+def read_json_if_present(uri: str, s3: S3Options | None = None) -> dict | None:
+    """None for a file not written yet: markers are absent until their step has finished."""
+    try:
+        return read_json(uri, s3)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # pyarrow's S3 raises OSError for a missing key on some stores
+        if "not found" in str(exc).lower() or "nosuchkey" in str(exc).lower():
+            return None
+        raise

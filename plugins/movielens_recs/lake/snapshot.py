@@ -15,7 +15,6 @@ Both markers are single-object writes, atomic on a local disk and on S3 alike.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -25,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
-from movielens_recs.lake.filesystem import S3Options, join, resolve, spark_uri
+from movielens_recs.lake.filesystem import (
+    S3Options, join, read_json_if_present, resolve, spark_uri, write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ ROWS_PER_FILE = 4_000_000
 class SnapshotStore:
     def __init__(self, lake_uri: str, s3: S3Options | None = None):
         self.lake_uri = lake_uri.rstrip("/")
+        self.s3 = s3
         self.fs, self.root = resolve(self.lake_uri, s3)
 
     # -- addressing ---------------------------------------------------------------------
@@ -48,26 +50,11 @@ class SnapshotStore:
         return join(self.root, "snapshots", dataset, snapshot_id, *parts)
 
     # -- markers ------------------------------------------------------------------------
-    def _read_json(self, path: str) -> dict | None:
-        try:
-            with self.fs.open_input_stream(path) as fh:
-                return json.loads(fh.read())
-        except FileNotFoundError:
-            return None
-        except OSError as exc:  # pyarrow's S3 raises OSError for a missing key on some stores
-            if "not found" in str(exc).lower() or "nosuchkey" in str(exc).lower():
-                return None
-            raise
-
-    def _write_json(self, path: str, payload: dict) -> None:
-        with self.fs.open_output_stream(path) as fh:
-            fh.write(json.dumps(payload, indent=2, sort_keys=True).encode())
-
     def manifest(self, dataset: str, snapshot_id: str) -> dict | None:
-        return self._read_json(self._path(dataset, snapshot_id, SNAPSHOT_MARKER))
+        return read_json_if_present(self.uri(dataset, snapshot_id, SNAPSHOT_MARKER), self.s3)
 
     def validation(self, dataset: str, snapshot_id: str) -> dict | None:
-        return self._read_json(self._path(dataset, snapshot_id, VALIDATED_MARKER))
+        return read_json_if_present(self.uri(dataset, snapshot_id, VALIDATED_MARKER), self.s3)
 
     def is_complete(self, dataset: str, snapshot_id: str) -> bool:
         manifest = self.manifest(dataset, snapshot_id)
@@ -106,7 +93,7 @@ class SnapshotStore:
                 "created_at": datetime.now(timezone.utc).isoformat(),
                 "source": source,
             }
-            self._write_json(self._path(dataset, snapshot_id, SNAPSHOT_MARKER), manifest)
+            write_json(self.uri(dataset, snapshot_id, SNAPSHOT_MARKER), manifest, self.s3)
         except BaseException:
             self._delete_quietly(base)
             raise
@@ -159,7 +146,7 @@ class SnapshotStore:
         if not report.get("success"):
             raise RuntimeError("refusing to mark a snapshot validated with a failed report")
         marker = {**report, "marked_at": datetime.now(timezone.utc).isoformat()}
-        self._write_json(self._path(dataset, snapshot_id, VALIDATED_MARKER), marker)
+        write_json(self.uri(dataset, snapshot_id, VALIDATED_MARKER), marker, self.s3)
         return marker
 
     def _delete_quietly(self, path: str) -> None:

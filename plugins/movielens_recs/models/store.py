@@ -14,14 +14,15 @@
 
 Models written before the ranking model existed have `als/` only: their ranking is by predicted
 rating and their biases are zero (`ModelLayout.has_ranking_model`, `has_bias`).
+
+This module names the paths; lake/filesystem.py reads and writes the JSON and text in them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from movielens_recs.lake.filesystem import S3Options, join, resolve, spark_uri
+from movielens_recs.lake.filesystem import S3Options, exists, join, spark_uri
 
 
 def model_dir(store_uri: str, dataset: str, model_id: str) -> str:
@@ -92,28 +93,3 @@ class ModelLayout:
     def has_bias(self, s3: S3Options | None = None) -> bool:
         return exists(self.bias_terms, s3)
 
-
-def exists(uri: str, s3: S3Options | None = None) -> bool:
-    fs, path = resolve(uri, s3)
-    return fs.get_file_info(path).type.name != "NotFound"
-
-
-def write_json(uri: str, payload: dict, s3: S3Options | None = None) -> None:
-    write_text(uri, json.dumps(payload, indent=2, sort_keys=True, default=str), s3)
-
-
-def write_text(uri: str, text: str, s3: S3Options | None = None) -> None:
-    fs, path = resolve(uri, s3)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as fh:
-        fh.write(text.encode())
-
-
-def read_text(uri: str, s3: S3Options | None = None) -> str:
-    fs, path = resolve(uri, s3)
-    with fs.open_input_stream(path) as fh:
-        return fh.read().decode()
-
-
-def read_json(uri: str, s3: S3Options | None = None) -> dict:
-    return json.loads(read_text(uri, s3))

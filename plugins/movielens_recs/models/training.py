@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from movielens_recs.lake.filesystem import read_json, write_json
 from movielens_recs.models.bias import BiasTerms, fit_spark, with_baseline
 from movielens_recs.models.params import AlsParams
-from movielens_recs.models.store import ModelLayout, read_json, write_json
+from movielens_recs.models.store import ModelLayout
 
 # Buckets of the hash split: a rating is held out when its bucket is below fraction x BUCKETS.
 BUCKETS = 1_000_000

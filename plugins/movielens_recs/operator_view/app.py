@@ -16,7 +16,8 @@ from airflow.api_fastapi.core_api.security import requires_authenticated
 
 from movielens_recs.config import DEFAULT_DATASET, Settings
 from movielens_recs.datasets.catalog import known_datasets
-from movielens_recs.models.store import ModelLayout, read_text
+from movielens_recs.lake.filesystem import read_text
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.operator_view import history as history_
 from movielens_recs.operator_view import pages
 from movielens_recs.publish.sinks import Namespace

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from jinja2 import Environment
 
-from movielens_recs.models.store import ModelLayout, read_json, write_json, write_text
+from movielens_recs.lake.filesystem import read_json, write_json, write_text
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.operator_view import figures
 from movielens_recs.operator_view.figures import BASELINE, MODEL, PUBLISHED
 

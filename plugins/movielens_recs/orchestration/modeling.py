@@ -16,8 +16,9 @@ from movielens_recs.config import Settings
 from movielens_recs.contracts import cutoff_for
 from movielens_recs.errors import PipelineInputError
 from movielens_recs.gate import GateConfig
+from movielens_recs.lake.filesystem import read_json
 from movielens_recs.models.params import AlsParams
-from movielens_recs.models.store import ModelLayout, model_dir, read_json
+from movielens_recs.models.store import ModelLayout, model_dir
 from movielens_recs.orchestration.connections import lake_s3_options, postgres_connect
 from movielens_recs.orchestration.notify import on_rejection
 from movielens_recs.orchestration.tasks import fail_without_retry

@@ -16,8 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from movielens_recs.config import Settings
 from movielens_recs.contracts import JobContract, RecommendJob, TuneJob, ValidateJob
 from movielens_recs.errors import EXIT_BAD_INPUT
-from movielens_recs.lake.filesystem import join
-from movielens_recs.models.store import read_json
+from movielens_recs.lake.filesystem import join, read_json
 from movielens_recs.orchestration.connections import lake_s3_options
 from movielens_recs.spark_submit import build_py_files, job_path, spark_conf
 

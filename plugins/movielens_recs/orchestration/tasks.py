@@ -14,9 +14,8 @@ from movielens_recs.errors import (
     InvalidDatasetName,
     PipelineInputError,
 )
-from movielens_recs.lake.filesystem import join
+from movielens_recs.lake.filesystem import join, read_json
 from movielens_recs.lake.snapshot import SnapshotStore
-from movielens_recs.models.store import read_json
 from movielens_recs.orchestration.connections import lake_s3_options
 
 log = logging.getLogger(__name__)

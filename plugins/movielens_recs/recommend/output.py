@@ -14,10 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from movielens_recs.lake.filesystem import S3Options, join, resolve
-from movielens_recs.models.store import ModelLayout, read_json
+from movielens_recs.lake.filesystem import S3Options, join, read_json, resolve
+from movielens_recs.models.store import ModelLayout
 
 MARKER = "_RECOMMENDATIONS.json"
+RECOMMENDATIONS = "recommendations"
+COLD_START = "cold_start"
 REPORT = "_validation.json"
 
 
@@ -53,8 +55,8 @@ def _read_folder(uri: str, s3: S3Options | None) -> pa.Table:
 def load(output: str, s3: S3Options | None = None) -> tuple[dict, pa.Table, pa.Table]:
     """The marker and both tables, sorted as readers expect them (user, rank)."""
     marker = read_marker(output, s3)
-    recs = _read_folder(join(output, "recommendations"), s3)
-    cold = _read_folder(join(output, "cold_start"), s3)
+    recs = _read_folder(join(output, RECOMMENDATIONS), s3)
+    cold = _read_folder(join(output, COLD_START), s3)
     if recs.num_rows != marker["rows"] or cold.num_rows != marker["cold_rows"]:
         raise RecommendationsNotReady(
             f"{output} holds {recs.num_rows} recommendations and {cold.num_rows} cold-start rows, "

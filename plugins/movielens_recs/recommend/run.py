@@ -8,11 +8,11 @@ from pathlib import Path
 
 from movielens_recs.evaluation.breakdown import popularity_skew
 from movielens_recs.evaluation.spark_eval import value_counts
-from movielens_recs.lake.filesystem import join
-from movielens_recs.models.store import ModelLayout, write_json
+from movielens_recs.lake.filesystem import join, write_json
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.models.training import as_of, load_ranking_model, load_rating_model
 from movielens_recs.operator_view import evaluation_report
-from movielens_recs.recommend.output import MARKER, REPORT, remove_marker
+from movielens_recs.recommend.output import COLD_START, MARKER, RECOMMENDATIONS, REPORT, remove_marker
 from movielens_recs.recommend.topn_job import cold_start, recommend_all
 from movielens_recs.validation.recommendations_check import build_recommendation_frames, validate_recommendations
 
@@ -34,13 +34,13 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
 
     started = time.perf_counter()
     excluded = sorted(set(excluded or []))
-    recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n, excluded, promotion).write.mode("overwrite").parquet(join(output, "recommendations"))
+    recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n, excluded, promotion).write.mode("overwrite").parquet(join(output, RECOMMENDATIONS))
     topn_seconds = time.perf_counter() - started
-    cold_start(ratings, movies, top_n, cold_start_min_average, excluded, promotion).write.mode("overwrite").parquet(join(output, "cold_start"))
+    cold_start(ratings, movies, top_n, cold_start_min_average, excluded, promotion).write.mode("overwrite").parquet(join(output, COLD_START))
 
     # validate what was written, not what would be recomputed
-    recs = spark.read.parquet(join(output, "recommendations"))
-    cold = spark.read.parquet(join(output, "cold_start"))
+    recs = spark.read.parquet(join(output, RECOMMENDATIONS))
+    cold = spark.read.parquet(join(output, COLD_START))
     frames = build_recommendation_frames(recs, cold, model.userFactors, model.itemFactors, ratings, movies, top_n,
                                          excluded)
     report = validate_recommendations(frames, expectations_dir, top_n, data_docs_dir)

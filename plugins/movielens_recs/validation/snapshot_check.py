@@ -8,12 +8,11 @@ Lives in the package (not in spark_jobs/) so that tests can run it on a shared S
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from movielens_recs.datasets.catalog import dataset_spec
-from movielens_recs.lake.filesystem import resolve
+from movielens_recs.lake.filesystem import write_json
 from movielens_recs.validation.frames import build_frames
 from movielens_recs.validation.runner import PANDAS_MAX_ROWS, ValidationReport, choose_engine, validate_frames
 from movielens_recs.validation.suites import load_suites, suites_fingerprint
@@ -59,8 +58,5 @@ def validate_snapshot(
         "validated_at": datetime.now(timezone.utc).isoformat(),
         "engine": engine,
     }
-    fs, path = resolve(report_uri)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as fh:
-        fh.write(json.dumps(payload, indent=2).encode())
+    write_json(report_uri, payload)
     return report, payload

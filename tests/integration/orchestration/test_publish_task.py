@@ -16,7 +16,7 @@ from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
 from movielens_recs.lake.snapshot import SnapshotStore
 from mlrecs_devkit.stack import BUCKET
 from movielens_recs.gate import GateConfig
-from movielens_recs.models.store import write_json
+from movielens_recs.lake.filesystem import write_json
 from movielens_recs.publish import s3, sinks
 from movielens_recs.publish.sinks import Namespace
 from movielens_recs.recommend.output import MARKER

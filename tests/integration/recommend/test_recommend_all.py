@@ -129,7 +129,7 @@ def test_the_models_evaluation_report_gains_the_published_lists_skew(spark, smal
     from collections import Counter
 
     from movielens_recs.evaluation.breakdown import popularity_skew
-    from movielens_recs.models.store import read_json, read_text, write_json
+    from movielens_recs.lake.filesystem import read_json, read_text, write_json
     from movielens_recs.operator_view import evaluation_report
     from movielens_recs.recommend.output import load
     from tests.unit.operator_view.test_evaluation_report import breakdown, metrics

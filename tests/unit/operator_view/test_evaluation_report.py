@@ -4,7 +4,8 @@ import base64
 import re
 
 from movielens_recs.evaluation.breakdown import histogram, ndcg_by_activity, popularity_skew, rmse_by_activity
-from movielens_recs.models.store import ModelLayout, read_json, write_json
+from movielens_recs.lake.filesystem import read_json, write_json
+from movielens_recs.models.store import ModelLayout
 from movielens_recs.operator_view import evaluation_report
 
 
