@@ -1,6 +1,6 @@
 """Daily MovieLens recommendations.
 
-download -> snapshot -> validate -> [tune] -> prepare_model -> train -> evaluate -> gate
+download -> snapshot -> validate -> [tune] -> prepare_model -> train_evaluate -> gate
     -> recommend (top N per user, validated) -> publish (PostgreSQL and/or S3, then promote)
 
 Each model version is two models trained on the same split: a rating model (biases plus explicit
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, task
 
 from movielens_recs.config import DEFAULT_DATASET, SINKS, Settings
-from movielens_recs.contracts import EvaluateJob, TrainJob
+from movielens_recs.contracts import TrainEvaluateJob
 from movielens_recs.datasets.catalog import DATASET_NAME_PATTERN, known_datasets
 from movielens_recs.models.params import PREFERENCES, SPLITS, AlsParams
 from movielens_recs.models.tuning import MODES
@@ -167,13 +167,11 @@ def movielens_recommendations():
     validate >> ready
     tune = TuneOperator(task_id="tune", ready=ready, execution_timeout=timedelta(hours=2))
     prepared = prepare_model(ready, tune.output)
-    train = ProjectSparkSubmitOperator(task_id="train", contract=TrainJob, upstream=prepared,
-                                       execution_timeout=timedelta(hours=2))
-    evaluate = ProjectSparkSubmitOperator(task_id="evaluate", contract=EvaluateJob, upstream=prepared,
-                                          execution_timeout=timedelta(hours=1))
+    # one Spark application: evaluation runs on the JVMs training warmed; a retry resumes at evaluation
+    train_evaluate = ProjectSparkSubmitOperator(task_id="train_evaluate", contract=TrainEvaluateJob,
+                                                upstream=prepared, execution_timeout=timedelta(hours=3))
     recommend = RecommendOperator(task_id="recommend", prepared=prepared, execution_timeout=timedelta(hours=1))
-    train >> evaluate
-    evaluate >> gate(prepared) >> recommend
+    train_evaluate >> gate(prepared) >> recommend
     recommend >> publish(prepared)
 
 

@@ -82,42 +82,35 @@ class ValidateJob(JobContract):
 
 
 @dataclass(frozen=True)
-class TrainJob(JobContract):
-    """Train the rating and ranking models on a MovieLens snapshot."""
+class TrainEvaluateJob(JobContract):
+    """Train a model version's rating and ranking models, then measure them against their
+    baselines and the champion, in one Spark application: evaluation then runs on the JVMs that
+    training has warmed, and the run starts one application fewer (README "Performance")."""
 
-    JOB: ClassVar[str] = "train_als"
+    JOB: ClassVar[str] = "train_evaluate"
     ratings: str
     dataset: str
     snapshot_id: str
     model_id: str
     model_uri: str  # Spark URI of this model's folder
     params: dict  # AlsParams.as_dict(); a missing key takes AlsParams' default
+    # prepare_model's mark for this registration of the version: a retry of the task that finds
+    # the version trained under it evaluates it without fitting it again (models/run.py)
+    registration: str = ""
     cutoff: str = ""  # train only on ratings before this ISO time (UTC)
     checkpoint_dir: str = ""
-
-    @classmethod
-    def from_upstream(cls, prepared: dict, context: dict, settings) -> "TrainJob":
-        """`prepared`: what prepare_model returned."""
-        return cls(ratings=prepared["ratings_spark_uri"], dataset=prepared["dataset"],
-                   snapshot_id=prepared["snapshot_id"], model_id=prepared["model_id"],
-                   model_uri=prepared["model_uri"], params=prepared["params"], cutoff=prepared["cutoff"],
-                   checkpoint_dir=prepared["checkpoint_dir"])
-
-
-@dataclass(frozen=True)
-class EvaluateJob(JobContract):
-    """Evaluate a model version against its baselines and the champion."""
-
-    JOB: ClassVar[str] = "evaluate_als"
-    model_id: str
-    model_uri: str
     k: int = 10
     champion_model_id: str = ""
     champion_model_uri: str = ""
 
     @classmethod
-    def from_upstream(cls, prepared: dict, context: dict, settings) -> "EvaluateJob":
-        return cls(model_id=prepared["model_id"], model_uri=prepared["model_uri"], k=int(prepared["k"]),
+    def from_upstream(cls, prepared: dict, context: dict, settings) -> "TrainEvaluateJob":
+        """`prepared`: what prepare_model returned."""
+        return cls(ratings=prepared["ratings_spark_uri"], dataset=prepared["dataset"],
+                   snapshot_id=prepared["snapshot_id"], model_id=prepared["model_id"],
+                   model_uri=prepared["model_uri"], params=prepared["params"],
+                   registration=prepared.get("registration", ""), cutoff=prepared["cutoff"],
+                   checkpoint_dir=prepared["checkpoint_dir"], k=int(prepared["k"]),
                    champion_model_id=prepared["champion_id"], champion_model_uri=prepared["champion_uri"])
 
 

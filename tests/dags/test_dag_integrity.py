@@ -34,17 +34,16 @@ def test_daily_dag_tasks(dagbag):
     dag = dagbag.dags["movielens_recommendations"]
     assert dag is not None
     assert {"download", "snapshot", "validation_needed", "validate", "snapshot_ready",
-            "prepare_model", "train", "evaluate", "gate"} <= set(dag.task_ids)
-    assert dag.get_task("train").upstream_task_ids == {"prepare_model"}
-    assert dag.get_task("evaluate").upstream_task_ids == {"train", "prepare_model"}
-    assert dag.get_task("gate").upstream_task_ids == {"evaluate", "prepare_model"}
+            "prepare_model", "train_evaluate", "gate"} <= set(dag.task_ids)
+    assert dag.get_task("train_evaluate").upstream_task_ids == {"prepare_model"}
+    assert dag.get_task("gate").upstream_task_ids == {"train_evaluate", "prepare_model"}
     assert dag.get_task("validate").upstream_task_ids == {"validation_needed", "snapshot"}
     assert dag.get_task("snapshot_ready").upstream_task_ids == {"validate", "validation_needed", "snapshot"}
 
 
 def test_publishing_follows_the_gate_and_the_cutoff_reaches_the_spark_jobs(dagbag):
     from movielens_recs.config import Settings
-    from movielens_recs.contracts import EvaluateJob, RecommendJob, TrainJob, ValidateJob
+    from movielens_recs.contracts import RecommendJob, TrainEvaluateJob, ValidateJob
 
     dag = dagbag.dags["movielens_recommendations"]
     assert dag.get_task("recommend").upstream_task_ids == {"gate", "prepare_model"}
@@ -52,14 +51,14 @@ def test_publishing_follows_the_gate_and_the_cutoff_reaches_the_spark_jobs(dagba
     assert dag.get_task("publish").downstream_task_ids == set()
     # each Spark task builds its job's arguments from its upstream task's XCom, by the job's contract
     contracts = {task_id: (dag.get_task(task_id).contract, dag.get_task(task_id).upstream.operator.task_id)
-                 for task_id in ("validate", "train", "evaluate", "recommend")}
-    assert contracts == {"validate": (ValidateJob, "snapshot"), "train": (TrainJob, "prepare_model"),
-                         "evaluate": (EvaluateJob, "prepare_model"), "recommend": (RecommendJob, "prepare_model")}
+                 for task_id in ("validate", "train_evaluate", "recommend")}
+    assert contracts == {"validate": (ValidateJob, "snapshot"), "train_evaluate": (TrainEvaluateJob, "prepare_model"),
+                         "recommend": (RecommendJob, "prepare_model")}
     prepared = {"model_id": "m", "model_uri": "file:///m", "dataset": "ml-x", "snapshot_id": "s",
                 "ratings_spark_uri": "file:///r", "movies_spark_uri": "file:///mv", "cutoff": "2026-12-01T00:00:00+00:00",
                 "params": {"rank": 8}, "k": 10, "champion_id": "", "champion_uri": "", "checkpoint_dir": "/c",
                 "excluded_movies": [3], "promotion": {}}
-    for task_id in ("train", "recommend"):
+    for task_id in ("train_evaluate", "recommend"):
         job = dag.get_task(task_id).contract.from_upstream(prepared, {"params": {"top_n": 5}}, Settings.from_env())
         assert "--cutoff=2026-12-01T00:00:00+00:00" in job.to_argv()
 
@@ -72,8 +71,8 @@ def test_every_dag_has_tags_retries_and_no_catchup(dagbag):
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
-@pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train", "train_als"),
-                                         ("evaluate", "evaluate_als"), ("recommend", "recommend"),
+@pytest.mark.parametrize("task_id, job", [("validate", "validate_snapshot"), ("train_evaluate", "train_evaluate"),
+                                         ("recommend", "recommend"),
                                          ("tune", "tune_als")])
 def test_spark_jobs_go_through_spark_default_with_configured_resources(dagbag, task_id, job):
     task = dagbag.dags["movielens_recommendations"].get_task(task_id)

@@ -101,7 +101,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert _states(run) == {
         "download": "success", "snapshot": "success", "validation_needed": "success",
         "validate": "success", "snapshot_ready": "success", "tune": "skipped", "prepare_model": "success",
-        "train": "success", "evaluate": "success", "gate": "success",
+        "train_evaluate": "success", "gate": "success",
         "recommend": "success", "publish": "success",
     }
     ready = run["results"]["snapshot_ready"]
@@ -249,7 +249,7 @@ def test_each_date_trains_on_its_own_past_reruns_change_nothing_and_older_dates_
 
     rerun = run_dag(env, "ml-latest-small", "2018-06-01")
     assert rerun["state"] == "success", open(rerun["log"]).read()[-5000:]
-    assert _states(rerun)["prepare_model"] == "skipped" and _states(rerun)["train"] == "skipped"
+    assert _states(rerun)["prepare_model"] == "skipped" and _states(rerun)["train_evaluate"] == "skipped"
     assert "already champion; it will not be trained over" in open(rerun["log"]).read()
 
     may = run_dag(env, "ml-latest-small", "2018-05-01")

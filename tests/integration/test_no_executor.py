@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from movielens_recs.config import Settings
-from movielens_recs.contracts import EvaluateJob
+from movielens_recs.contracts import TrainEvaluateJob
 from mlrecs_devkit.stack.core import HOST, _free_port
 from movielens_recs.spark_submit import spark_submit_argv
 
@@ -47,7 +47,8 @@ def master_without_workers(stack, tmp_path):
 def test_a_job_given_no_executor_fails_within_the_wait_and_says_why(stack, stack_env, master_without_workers):
     url, _ = master_without_workers
     env = {**stack_env, "MLRECS_SPARK_EXECUTOR_WAIT_SECONDS": "8", "MLRECS_SPARK_EXECUTOR_MEMORY": "3g"}
-    job = EvaluateJob(model_id="m", model_uri="file:///nowhere")
+    job = TrainEvaluateJob(ratings="file:///nowhere/r", dataset="d", snapshot_id="s", model_id="m",
+                           model_uri="file:///nowhere/m", params={})
     argv = spark_submit_argv(Settings.from_env(env), url, job.JOB, job.to_argv())
     started = time.monotonic()
     # without the wait the job would sit there ("Initial job has not accepted any resources")
@@ -55,5 +56,5 @@ def test_a_job_given_no_executor_fails_within_the_wait_and_says_why(stack, stack
     elapsed = time.monotonic() - started
     assert proc.returncode != 0 and elapsed < 90, f"exit {proc.returncode} after {elapsed:.0f} s"
     # spark-submit relays the Python driver's stdout and stderr together on its stdout
-    assert (f"NoExecutors: no executor registered with {url} within 8 s for evaluate-m: it asked for executors "
+    assert (f"NoExecutors: no executor registered with {url} within 8 s for train-evaluate-m: it asked for executors "
             f"of 2 cores and 3g of memory (+ 1g overhead)") in proc.stdout + proc.stderr

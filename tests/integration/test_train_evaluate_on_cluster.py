@@ -1,4 +1,4 @@
-"""Train and evaluate, submitted to the standalone cluster through the DAG's own operator."""
+"""Train and evaluate (one Spark application), submitted to the standalone cluster through the DAG's own operator."""
 
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from movielens_recs.contracts import EvaluateJob, TrainJob, TuneJob
+from movielens_recs.contracts import TrainEvaluateJob, TuneJob
 from movielens_recs.datasets.readers import MOVIES_SCHEMA, RATINGS_SCHEMA
 from movielens_recs.evaluation.breakdown import rmse_by_activity
 from movielens_recs.lake.filesystem import resolve
@@ -69,18 +69,15 @@ def read(uri):
         return json.loads(fh.read())
 
 
-def train(lake, manifest, model_id, params: AlsParams) -> str:
+def train_evaluate(lake, manifest, model_id, params: AlsParams, champion_id="", champion_uri="",
+                   registration="") -> tuple[str, dict]:
+    """(the version's URI, its metrics.json)"""
     model_uri = f"file://{lake}/models/ml-synthetic/{model_id}"
-    submit("train", TrainJob(ratings=manifest["ratings_spark_uri"], dataset="ml-synthetic", snapshot_id="s1",
-                             model_id=model_id, model_uri=model_uri, params=params.as_dict(),
-                             checkpoint_dir=f"{lake}/checkpoints"))
-    return model_uri
-
-
-def evaluate(model_id, model_uri, champion_id="", champion_uri="") -> dict:
-    submit("evaluate", EvaluateJob(model_id=model_id, model_uri=model_uri, k=10, champion_model_id=champion_id,
-                                   champion_model_uri=champion_uri))
-    return read(f"{model_uri}/metrics.json")
+    submit("train_evaluate", TrainEvaluateJob(
+        ratings=manifest["ratings_spark_uri"], dataset="ml-synthetic", snapshot_id="s1", model_id=model_id,
+        model_uri=model_uri, params=params.as_dict(), registration=registration,
+        checkpoint_dir=f"{lake}/checkpoints", k=10, champion_model_id=champion_id, champion_model_uri=champion_uri))
+    return model_uri, read(f"{model_uri}/metrics.json")
 
 
 def pairs(path) -> pd.DataFrame:
@@ -116,13 +113,13 @@ def first_model(stack, snapshot):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in stack.environment().items():
             patch.setenv(key, value)
-        return train(lake, manifest, "m1", AlsParams(**SMALL))
+        return train_evaluate(lake, manifest, "m1", AlsParams(**SMALL), registration="first")
 
 
 def test_train_then_evaluate_both_models_against_both_baselines(stack, airflow_env, snapshot, first_model):
     manifest, lake = snapshot
     params = AlsParams(**SMALL)
-    model_uri = first_model
+    model_uri, metrics = first_model
     meta = read(f"{model_uri}/metadata.json")
     assert meta["params"] == params.as_dict()
     assert meta["rows"]["ratings"] == manifest["ratings_rows"]
@@ -133,7 +130,6 @@ def test_train_then_evaluate_both_models_against_both_baselines(stack, airflow_e
     for part in ("als/metadata", "ranking/metadata", "bias/users", "bias/items"):
         assert (model_dir / part).is_dir(), part
 
-    metrics = evaluate("m1", model_uri)
     model, bias, popular = metrics["model"], metrics["bias"], metrics["popularity"]
     assert metrics["k"] == 10 and metrics["fair"] is None
     # every held-out rating is predicted (the biases cover what ALS never saw), and the figure is
@@ -149,6 +145,24 @@ def test_train_then_evaluate_both_models_against_both_baselines(stack, airflow_e
     assert model["users"] == popular["users"] > 100 and model["users_liked"] == popular["users_liked"] > 0
     assert popular["coverage"] < model["coverage"], "popularity recommends the same few items to all"
     assert_the_report_breaks_the_figures_down(model_dir, test, metrics)
+
+
+def test_a_retry_under_the_same_registration_evaluates_the_trained_version_without_fitting_it_again(
+        stack, airflow_env, snapshot, first_model):
+    """What a retry of the DAG's train_evaluate task does after evaluation failed: the version's
+    models, split and metadata stay as training wrote them, and its figures come out the same."""
+    manifest, lake = snapshot
+    model_uri, metrics = first_model
+    model_dir = lake / "models/ml-synthetic/m1"
+    trained = read(f"{model_uri}/metadata.json")
+    files = {p: p.stat().st_mtime_ns for p in model_dir.rglob("*") if p.is_file() and "metrics" not in p.name
+             and not p.name.startswith("report")}
+    (model_dir / "metrics.json").unlink()
+    _, again = train_evaluate(lake, manifest, "m1", AlsParams(**SMALL), registration="first")
+    assert read(f"{model_uri}/metadata.json") == trained
+    assert {p: p.stat().st_mtime_ns for p in files} == files, "nothing training writes was written again"
+    assert again["model"] == pytest.approx(metrics["model"], rel=1e-9)
+    assert again["popularity"] == pytest.approx(metrics["popularity"], rel=1e-9)
 
 
 def assert_the_report_breaks_the_figures_down(model_dir: Path, test: pd.DataFrame, metrics: dict) -> None:
@@ -187,9 +201,9 @@ def test_the_champion_is_judged_only_on_ratings_neither_version_trained_on(stack
     from movielens_recs.gate import GateConfig, decide
 
     manifest, lake = snapshot
-    champion_uri = first_model  # split with the default salt
-    candidate_uri = train(lake, manifest, "cand", AlsParams(**SMALL, split_salt="b"))
-    metrics = evaluate("cand", candidate_uri, "m1", champion_uri)
+    champion_uri, _ = first_model  # split with the default salt
+    candidate_uri, metrics = train_evaluate(lake, manifest, "cand", AlsParams(**SMALL, split_salt="b"), "m1",
+                                            champion_uri)
     fair = metrics["fair"]
 
     champion_dir, candidate_dir = lake / "models/ml-synthetic/m1", lake / "models/ml-synthetic/cand"
@@ -213,9 +227,9 @@ def test_the_champion_is_judged_only_on_ratings_neither_version_trained_on(stack
     assert decision.promote, decision.explain()
 
     # a version that really is worse (rank-1 models, one iteration) is rejected on the same set
-    worse_uri = train(lake, manifest, "worse", AlsParams(**{**SMALL, "rank": 1, "max_iter": 1, "ranking_rank": 1,
-                                                           "ranking_max_iter": 1}, split_salt="c"))
-    worse = decide(evaluate("worse", worse_uri, "m1", champion_uri), config)
+    _, worse_metrics = train_evaluate(lake, manifest, "worse", AlsParams(**{
+        **SMALL, "rank": 1, "max_iter": 1, "ranking_rank": 1, "ranking_max_iter": 1}, split_salt="c"), "m1", champion_uri)
+    worse = decide(worse_metrics, config)
     failed = {r.name for r in worse.rules if not r.passed}
     assert not worse.promote and {"no_rating_regression", "no_ranking_regression"} <= failed, worse.explain()
 

@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 
 from movielens_recs.config import Settings
-from movielens_recs.contracts import EvaluateJob, RecommendJob, TrainJob, TuneJob, ValidateJob, cutoff_for
+from movielens_recs.contracts import RecommendJob, TrainEvaluateJob, TuneJob, ValidateJob, cutoff_for
 
 SETTINGS = Settings.from_env({"MLRECS_STATE_DIR": "/state", "MLRECS_PROJECT_ROOT": "/repo"})
 PREPARED = {"model_id": "ml-x-20261201-ab", "model_uri": "file:///lake/models/ml-x/ml-x-20261201-ab",
             "dataset": "ml-x", "snapshot_id": "s1", "ratings_spark_uri": "file:///lake/r",
             "movies_spark_uri": "file:///lake/m", "cutoff": "2026-12-01T00:00:00+00:00",
             "params": {"rank": 8, "reg_param": 0.05, "nonnegative": False}, "k": 20, "champion_id": "c",
-            "champion_uri": "file:///lake/models/ml-x/c", "checkpoint_dir": "/ckpt",
+            "champion_uri": "file:///lake/models/ml-x/c", "checkpoint_dir": "/ckpt", "registration": "r1",
             "excluded_movies": [3, 5], "promotion": {"movies": [7], "position": 2, "max_per_list": 1}}
 
 
-@pytest.mark.parametrize("contract", [TrainJob, EvaluateJob, RecommendJob])
+@pytest.mark.parametrize("contract", [TrainEvaluateJob, RecommendJob])
 def test_what_a_task_builds_from_prepare_model_the_job_reads_back(contract):
     job = contract.from_upstream(PREPARED, {"params": {"top_n": 15}}, SETTINGS)
     assert contract.from_argv(job.to_argv()) == job
@@ -29,15 +29,17 @@ def test_types_survive_the_command_line():
     back = RecommendJob.from_argv(job.to_argv())
     assert (back.top_n, back.exclude_movies, back.promote) == (15, (3, 5), PREPARED["promotion"])
     assert back.expectations_dir == "/repo/expectations" and back.output_uri == ""
-    train = TrainJob.from_argv(TrainJob.from_upstream(PREPARED, {}, SETTINGS).to_argv())
-    assert train.params == PREPARED["params"] and train.cutoff == PREPARED["cutoff"]
-    assert EvaluateJob.from_argv(EvaluateJob.from_upstream(PREPARED, {}, SETTINGS).to_argv()).k == 20
+    model = TrainEvaluateJob.from_argv(TrainEvaluateJob.from_upstream(PREPARED, {}, SETTINGS).to_argv())
+    assert model.params == PREPARED["params"] and model.cutoff == PREPARED["cutoff"]
+    assert (model.k, model.registration, model.champion_model_id) == (20, "r1", "c")
 
 
 def test_text_goes_as_it_is_and_other_values_as_json():
-    argv = EvaluateJob(model_id="m 1", model_uri="file:///x", k=5).to_argv()
-    assert argv == ["--model-id=m 1", "--model-uri=file:///x", "--k=5", "--champion-model-id=",
-                    "--champion-model-uri="]
+    argv = TrainEvaluateJob(ratings="r", dataset="d", snapshot_id="s", model_id="m 1", model_uri="file:///x",
+                            params={"rank": 5}, k=5).to_argv()
+    assert argv == ["--ratings=r", "--dataset=d", "--snapshot-id=s", "--model-id=m 1", "--model-uri=file:///x",
+                    '--params={"rank": 5}', "--registration=", "--cutoff=", "--checkpoint-dir=", "--k=5",
+                    "--champion-model-id=", "--champion-model-uri="]
 
 
 def test_a_field_left_at_none_is_left_out_and_takes_its_default():
@@ -49,9 +51,10 @@ def test_a_field_left_at_none_is_left_out_and_takes_its_default():
 
 
 def test_a_missing_required_argument_is_refused_by_name(capsys):
-    argv = [a for a in EvaluateJob(model_id="m", model_uri="u").to_argv() if not a.startswith("--model-uri")]
+    job = TrainEvaluateJob(ratings="r", dataset="d", snapshot_id="s", model_id="m", model_uri="u", params={})
+    argv = [a for a in job.to_argv() if not a.startswith("--model-uri")]
     with pytest.raises(SystemExit):
-        EvaluateJob.from_argv(argv)
+        TrainEvaluateJob.from_argv(argv)
     assert "the following arguments are required: --model-uri" in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from datetime import datetime
 
 from airflow.sdk.exceptions import AirflowSkipException
@@ -75,6 +76,8 @@ def prepare_model(ready: dict, dag_params: dict, context: dict, tuning: dict | N
     return {
         "model_id": model_id,
         "model_uri": uri,
+        # a fresh mark per registration: a retry of train_evaluate under it resumes, a rerun retrains
+        "registration": uuid.uuid4().hex,
         "dataset": dataset,
         "snapshot_id": ready["snapshot_id"],
         "ratings_spark_uri": ready["ratings_spark_uri"],

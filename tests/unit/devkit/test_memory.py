@@ -24,7 +24,7 @@ class FakeProcess:
     (["java", "-Xmx2g", "org.apache.spark.deploy.SparkSubmit", "job.py"], "airflow_task", "driver_jvm"),
     (["python", "-m", "pyspark.daemon"], "executor_jvm", "executor_python"),
     (["python", "-m", "pyspark.daemon"], "executor_python", "executor_python"),
-    (["python", "spark_jobs/train_als.py"], "driver_jvm", "driver_python"),
+    (["python", "spark_jobs/train_evaluate.py"], "driver_jvm", "driver_python"),
     (["python", "whatever"], "airflow_task", "airflow_task"),
     (["java", "org.apache.spark.deploy.worker.Worker"], None, None),  # the daemons are not a stage's cost
 ])
