@@ -1,4 +1,5 @@
-"""Train and evaluate (one Spark application), submitted to the standalone cluster through the DAG's own operator."""
+"""Train and evaluate (one Spark application), submitted to the standalone cluster through the
+DAG's own operator."""
 
 import json
 from pathlib import Path
