@@ -1,4 +1,4 @@
-"""The promotion gate: pure rules over the evaluate job's metrics, so every decision can be
+"""The promotion gate: pure rules over the evaluation's metrics, so every decision can be
 unit-tested and explained. A model version is promoted only if every rule passes:
 
 1. rmse_ceiling           the rating model's RMSE <= an absolute ceiling (per dataset);
@@ -113,7 +113,7 @@ def _regression_rules(metrics: dict, config: GateConfig) -> list[Rule]:
 
 
 def decide(metrics: dict, config: GateConfig) -> Decision:
-    """`metrics` is the evaluate job's JSON: model, bias, popularity and (with a champion) fair."""
+    """`metrics` is the evaluation's JSON (metrics.json): model, bias, popularity and (with a champion) fair."""
     model, k = metrics["model"], metrics.get("k")
     rmse, bias_rmse = float(model["rmse"]), float(metrics["bias"]["rmse"])
     ndcg, popular = float(model["ndcg_at_k"]), float(metrics["popularity"]["ndcg_at_k"])

@@ -1,4 +1,4 @@
-"""The evaluate job's figures as ratios and as the table the job, the gate and `make run` print.
+"""The evaluation's figures as ratios and as the table the job, the gate and `make run` print.
 
 Every figure is read against its baseline on the same split: the rating model's RMSE over the
 bias baseline's (below 1 is better), the ranking model's NDCG@k over popularity's (above 1 is

@@ -6,7 +6,7 @@
     split/train     the exact training and held-out ratings, so evaluation and later
     split/test      comparisons use the very same ratings
     metadata.json   params, snapshot, split, code and Spark versions, row counts, fit times
-    metrics.json    the evaluate job's figures, beside the models they describe
+    metrics.json    the evaluation's figures (evaluation/run.py), beside the models they describe
     report.json     the evaluation report's breakdowns (evaluation/breakdown.py), and the
                     published lists' skew once the recommend job has run
     report.html     the evaluation report itself: one self-contained page (operator_view/evaluation_report.py)

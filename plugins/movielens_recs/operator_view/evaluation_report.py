@@ -1,7 +1,8 @@
 """Each model's evaluation report: one self-contained HTML page beside its metrics.
 
-The evaluate job writes it with what it measured (report.json holds the figures behind it); the
-recommend job writes it again once the published lists exist, adding their coverage and skew.
+The evaluation (train_evaluate) writes it with what it measured (report.json holds the figures
+behind it); the recommend job writes it again once the published lists exist, adding their
+coverage and skew.
 Nothing in the page is fetched: its charts are SVG data URIs and its style is inline, so it
 opens from the model store, an e-mail or the Model history page alike.
 """

@@ -125,7 +125,7 @@ def test_the_job_writes_validated_output_and_marks_it_publishable(spark, small, 
 
 
 def test_the_models_evaluation_report_gains_the_published_lists_skew(spark, small, saved_model):
-    """The recommend job adds what only it knows to the report the evaluate job wrote."""
+    """The recommend job adds what only it knows to the report the evaluation wrote."""
     from collections import Counter
 
     from movielens_recs.evaluation.breakdown import popularity_skew

@@ -33,6 +33,6 @@ def test_replace_keeps_the_rest_and_validates():
 
 
 def test_every_field_round_trips_through_strings():
-    """The train job parses what the DAG renders into argv: every value as a string."""
+    """The train_evaluate job parses what the DAG renders into argv: every value as a string."""
     p = AlsParams(rank=7, nonnegative=True, ranking_preference="rated", split="time", split_salt="s")
     assert AlsParams.from_dict({k: str(v) for k, v in p.as_dict().items()}) == p
