@@ -4,7 +4,7 @@ Users are scored in blocks against the items in decreasing order of norm, one fl
 product per chunk of items (BLAS through numpy), the user's already-rated items masked out and
 only the N best kept (argpartition). A user stops as soon as no remaining item can enter its top
 N, so the score matrix is never whole, and mostly never computed. On Spark, item factors are
-broadcast and user blocks are scored on the executors with mapInPandas.
+broadcast and user blocks are scored on the executors with mapInArrow.
 """
 
 from __future__ import annotations
@@ -127,13 +127,19 @@ def _top_n_pruned(users: np.ndarray, items: _ItemsByNorm, seen: list[np.ndarray]
             rows = row_of[seen_user[in_chunk]]
             mine = rows >= 0
             scores[rows[mine], seen_pos[in_chunk][mine] - start] = -np.inf
-        merged = np.concatenate([best[active], scores], axis=1)
-        merged_pos = np.concatenate([best_pos[active], np.broadcast_to(np.arange(start, stop), scores.shape)], axis=1)
+        # Only a user with a score above its n-th best can change its list; after the first
+        # chunks that is a few users per chunk, and the selection below is most of the cost.
+        better = (scores > best[active, -1][:, None]).any(axis=1)
+        changed, scores = (active, scores) if better.all() else (active[better], scores[better])
+        if len(changed) == 0:
+            continue
+        merged = np.concatenate([best[changed], scores], axis=1)
+        merged_pos = np.concatenate([best_pos[changed], np.broadcast_to(np.arange(start, stop), scores.shape)], axis=1)
         keep = np.argpartition(merged, merged.shape[1] - n, axis=1)[:, -n:]
         kept = np.take_along_axis(merged, keep, axis=1)
         desc = np.argsort(-kept, axis=1, kind="stable")
-        best[active] = np.take_along_axis(kept, desc, axis=1)
-        best_pos[active] = np.take_along_axis(np.take_along_axis(merged_pos, keep, axis=1), desc, axis=1)
+        best[changed] = np.take_along_axis(kept, desc, axis=1)
+        best_pos[changed] = np.take_along_axis(np.take_along_axis(merged_pos, keep, axis=1), desc, axis=1)
     idx = np.full((n_users, n), -1, dtype=np.int64)
     found = np.isfinite(best)
     idx[found] = items.order[best_pos[found]]
@@ -145,8 +151,12 @@ def top_n_spark(users, item_ids: np.ndarray, item_factors: np.ndarray, n: int):
 
     `users` has columns user_id, features (array<float>) and seen (array<int> of movie ids,
     may be null). `item_ids`/`item_factors` are the catalog, small enough to broadcast.
+
+    Batches arrive as Arrow, not pandas, so list columns stay flat arrays: a batch's seen movies
+    are looked up in one numpy call, not one per user (162k users of a 25M-rating model, from a
+    cached frame: 4.55 s against 4.7-5.0 s with pandas).
     """
-    import pandas as pd
+    import pyarrow as pa
 
     spark = users.sparkSession
     order = np.argsort(item_ids)
@@ -156,33 +166,39 @@ def top_n_spark(users, item_ids: np.ndarray, item_factors: np.ndarray, n: int):
 
     def score(batches):
         ids, factors = broadcast.value
-        for pdf in batches:
-            if pdf.empty:
+        for batch in batches:
+            if batch.num_rows == 0:
                 continue
-            user_matrix = np.vstack(pdf["features"].to_numpy()).astype(np.float32)
-            seen = [
-                _known(ids, np.asarray(rated, dtype=np.int64)) if rated is not None else np.empty(0, dtype=np.int64)
-                for rated in pdf["seen"]
-            ]
-            idx, scores = top_n_block(user_matrix, factors, seen, n)
-            users_col = np.repeat(pdf["user_id"].to_numpy(), n)
+            user_matrix = _flat(batch.column("features"), np.float32).reshape(batch.num_rows, -1)
+            idx, scores = top_n_block(user_matrix, factors, _seen_positions(ids, batch.column("seen")), n)
             flat_idx = idx.ravel()
             keep = flat_idx >= 0
-            yield pd.DataFrame(
-                {
-                    "user_id": users_col[keep].astype(np.int32),
-                    "movie_id": ids[flat_idx[keep]].astype(np.int32),
-                    "score": scores.ravel()[keep].astype(np.float32),
-                    "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(pdf))[keep],
-                }
-            )
+            yield pa.RecordBatch.from_arrays([
+                pa.array(np.repeat(batch.column("user_id").to_numpy(), n)[keep].astype(np.int32)),
+                pa.array(ids[flat_idx[keep]].astype(np.int32)),
+                pa.array(scores.ravel()[keep].astype(np.float32)),
+                pa.array(np.tile(np.arange(1, n + 1, dtype=np.int32), batch.num_rows)[keep]),
+            ], names=["user_id", "movie_id", "score", "rank"])
 
-    return users.mapInPandas(score, "user_id int, movie_id int, score float, rank int")
+    return users.mapInArrow(score, "user_id int, movie_id int, score float, rank int")
 
 
-def _known(ids: np.ndarray, rated: np.ndarray) -> np.ndarray:
-    """Positions in sorted `ids` of the rated items the catalog knows."""
-    pos = np.searchsorted(ids, rated)
-    inside = pos < len(ids)
-    pos, rated = pos[inside], rated[inside]
-    return pos[ids[pos] == rated]
+def _flat(lists, dtype) -> np.ndarray:
+    """The values of an Arrow list column, nulls skipped, as one numpy array."""
+    import pyarrow.compute as pc
+
+    return pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+
+
+def _seen_positions(ids: np.ndarray, seen) -> list[np.ndarray]:
+    """Per user, the positions in sorted `ids` of the rated movies the catalog knows."""
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(seen).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    rated = _flat(seen, np.int64)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    if len(ids) == 0:
+        return [np.empty(0, dtype=np.int64)] * len(lengths)
+    pos = np.minimum(np.searchsorted(ids, rated), len(ids) - 1)
+    known = ids[pos] == rated
+    return np.split(pos[known], np.cumsum(np.bincount(owner[known], minlength=len(lengths)))[:-1])

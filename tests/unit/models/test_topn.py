@@ -67,3 +67,16 @@ def test_pruning_skips_items_that_cannot_make_the_top(monkeypatch):
     idx, scores = topn.top_n_block(users, items, [np.empty(0, np.int64)] * 3, n=5, stats=stats)
     assert set(idx.ravel().tolist()) <= set(range(10)) and (scores == 10.0).all()
     assert stats["products"] == 3 * 10  # 10 of the 1,000 items scored, for each of the 3 users
+
+
+def test_seen_lists_from_arrow_become_catalog_positions():
+    """A null list, an empty one, and movies the catalog does not know (left out, as the model
+    cannot score them anyway), in one Arrow batch as the Spark scorer gets it."""
+    import pyarrow as pa
+
+    ids = np.array([10, 20, 30, 40], dtype=np.int64)
+    seen = pa.array([[20, 99, 10], None, [], [40], [5, 50, 30]], type=pa.list_(pa.int32()))
+    positions = topn._seen_positions(ids, seen)
+    assert [p.tolist() for p in positions] == [[1, 0], [], [], [3], [2]]
+    assert [p.tolist() for p in topn._seen_positions(ids, seen.slice(3))] == [[3], [2]]
+    assert [p.tolist() for p in topn._seen_positions(np.empty(0, np.int64), seen)] == [[]] * 5
