@@ -72,7 +72,7 @@ class Api:
             runs = [r for r in self.runs() if predicate(r)]
             if runs and all(r["state"] in ("success", "failed") for r in runs):
                 return runs
-            time.sleep(5)
+            time.sleep(1)  # one small REST call a poll; a longer sleep only delays the next test
         raise AssertionError(f"{what} did not finish within {timeout:.0f} s: "
                              f"{[(r['dag_run_id'], r['state']) for r in self.runs() if predicate(r)]}")
 
