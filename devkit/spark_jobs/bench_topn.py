@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
     from mlrecs_devkit.benchmark.topn_bench import measure
-    from movielens_recs.jobs import start_session
+    from movielens_recs.jobs import spread_over_cores, start_session
     from mlrecs_devkit.benchmark import write_figures
     from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import load_ranking_model, load_rating_model
@@ -29,10 +29,13 @@ def main(argv=None) -> int:
     try:
         layout = ModelLayout(args.model_uri)
         model, rating_model = load_ranking_model(layout), load_rating_model(spark, layout)
-        ratings = spark.read.parquet(args.ratings).cache()
-        movies = spark.read.parquet(args.movies).cache()
-        ratings.count(), movies.count()
-        figures = measure(model, rating_model, ratings, movies, args.top_n, args.repeats)
+        # every variant under the recommend job's settings, the cached ratings split as the job
+        # reads them, so that none is measured with fewer tasks than cores
+        with spread_over_cores(spark):
+            ratings = spark.read.parquet(args.ratings).cache()
+            movies = spark.read.parquet(args.movies).cache()
+            ratings.count(), movies.count()
+            figures = measure(model, rating_model, ratings, movies, args.top_n, args.repeats)
     finally:
         spark.stop()
     write_figures(args.output, figures)

@@ -49,3 +49,23 @@ def test_a_local_session_has_nothing_to_wait_for():
     sc = FakeContext(0)
     sc.master = "local[2]"
     assert jobs.await_executors(sc, timeout=0) == 0 and jobs.watch_executors(sc, timeout=0) is None
+
+
+class FakeSession:
+    """What spread_over_cores touches of a SparkSession: its runtime conf and the cores it has."""
+
+    def __init__(self, cores: int, conf: dict):
+        self.sparkContext = type("Context", (), {"defaultParallelism": cores})()
+        self.values = dict(conf)
+        self.conf = type("Conf", (), {"get": lambda _, key, default=None: self.values.get(key, default),
+                                      "set": lambda _, key, value: self.values.__setitem__(key, value),
+                                      "unset": lambda _, key: self.values.pop(key)})()
+
+
+def test_spread_over_cores_asks_two_tasks_a_core_then_gives_the_session_back_its_settings():
+    session = FakeSession(cores=2, conf={"spark.sql.files.minPartitionNum": "3", "other": "x"})
+    with pytest.raises(RuntimeError):
+        with jobs.spread_over_cores(session):
+            assert {key: session.values[key] for key in jobs.SPREAD_CONFS} == dict.fromkeys(jobs.SPREAD_CONFS, "4")
+            raise RuntimeError("the job failed inside")
+    assert session.values == {"spark.sql.files.minPartitionNum": "3", "other": "x"}
