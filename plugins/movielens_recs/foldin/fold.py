@@ -22,7 +22,7 @@ from movielens_recs.foldin.solve import ItemFactors, explicit, implicit, user_bi
 from movielens_recs.lake.filesystem import S3Options, join, read_json, resolve
 from movielens_recs.models.params import AlsParams
 from movielens_recs.models.store import ModelLayout
-from movielens_recs.models.topn import top_n_dense
+from movielens_recs.models.topn import positions, top_n_dense
 from movielens_recs.recommend.rules import promote_list
 
 
@@ -130,8 +130,8 @@ class FoldInModel:
         allowed = np.array([i not in self.excluded for i in self.ranking.ids.tolist()], dtype=bool)
         ids, matrix = self.ranking.ids[allowed], self.ranking.matrix[allowed]
         # each user's rated movies, as rows of the allowed items
-        at = np.searchsorted(ids, movie)
-        hit = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == movie)
+        at = positions(ids, movie)
+        hit = at >= 0
         order = np.argsort(user[hit], kind="stable")
         seen_rows = np.split(at[hit][order], np.cumsum(np.bincount(user[hit], minlength=len(users)))[:-1])
         best, scores = top_n_dense(rank_x.astype(np.float32), matrix.astype(np.float32), seen_rows, n)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from movielens_recs.models.topn import positions
+
 # Floats in the padded (users, ratings, rank) tensor of one batch: 4M x 8 bytes = 32 MiB.
 BATCH_FLOATS = 4 << 20
 
@@ -43,11 +45,7 @@ class ItemFactors:
 
     def positions(self, movie_ids: np.ndarray) -> np.ndarray:
         """Row of each movie in `matrix`, -1 for a movie the model has no factors for."""
-        movie_ids = np.asarray(movie_ids, dtype=np.int64)
-        if not len(self.ids):
-            return np.full(len(movie_ids), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, movie_ids), len(self.ids) - 1)
-        return np.where(self.ids[pos] == movie_ids, pos, -1)
+        return positions(self.ids, movie_ids)
 
 
 def solve(items: np.ndarray, user: np.ndarray, item: np.ndarray, weight: np.ndarray, target: np.ndarray,

@@ -195,10 +195,16 @@ def _seen_positions(ids: np.ndarray, seen) -> list[np.ndarray]:
     import pyarrow.compute as pc
 
     lengths = pc.list_value_length(seen).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    rated = _flat(seen, np.int64)
-    owner = np.repeat(np.arange(len(lengths)), lengths)
-    if len(ids) == 0:
-        return [np.empty(0, dtype=np.int64)] * len(lengths)
-    pos = np.minimum(np.searchsorted(ids, rated), len(ids) - 1)
-    known = ids[pos] == rated
-    return np.split(pos[known], np.cumsum(np.bincount(owner[known], minlength=len(lengths)))[:-1])
+    at = positions(ids, _flat(seen, np.int64))
+    known = at >= 0
+    owner = np.repeat(np.arange(len(lengths)), lengths)[known]
+    return np.split(at[known], np.cumsum(np.bincount(owner, minlength=len(lengths)))[:-1])
+
+
+def positions(ids: np.ndarray, wanted) -> np.ndarray:
+    """Row of each wanted id in sorted `ids`, -1 where `ids` does not hold it."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if not len(ids):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return np.where(ids[at] == wanted, at, -1)
