@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("train_evaluate")
     from movielens_recs.contracts import TrainEvaluateJob
+    from movielens_recs.errors import EXIT_BAD_INPUT
     from movielens_recs.evaluation.report import summary_lines
     from movielens_recs.evaluation.run import evaluate_version
     from movielens_recs.jobs import start_session
@@ -39,9 +40,9 @@ def main(argv=None) -> int:
         else:
             try:
                 trained = train_version(spark, job)
-            except NothingToTrain as exc:
+            except NothingToTrain as exc:  # the same cutoff and snapshot would fail again
                 log.error("%s", exc)
-                return 1
+                return EXIT_BAD_INPUT
             print(f"trained {job.model_id}: {trained['rows']['train']:,} training / {trained['rows']['test']:,} "
                   f"held-out ratings, fit {trained['rating_fit_seconds']:.1f} s (rating) + "
                   f"{trained['ranking_fit_seconds']:.1f} s (ranking) -> {job.model_uri}", flush=True)

@@ -18,6 +18,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import ClassVar
 
 _TEXT = {"str", "str | None"}
+REJECTED = "the Spark job rejected its input"
 
 
 def cutoff_for(context: dict):
@@ -45,6 +46,10 @@ class JobContract:
                 continue
             argv.append(f"{self._option(f.name)}={value if f.type in _TEXT else json.dumps(value)}")
         return argv
+
+    def bad_input(self) -> str:
+        """What the job's EXIT_BAD_INPUT means, for the task's error (the log has the details)."""
+        return REJECTED
 
     @classmethod
     def from_argv(cls, argv: list[str]):
@@ -102,6 +107,10 @@ class TrainEvaluateJob(JobContract):
     k: int = 10
     champion_model_id: str = ""
     champion_model_uri: str = ""
+
+    def bad_input(self) -> str:
+        return (f"snapshot {self.dataset}/{self.snapshot_id} has no ratings to train on or none to hold out "
+                f"before the cutoff {self.cutoff or '(none)'}; a retry would find the same")
 
     @classmethod
     def from_upstream(cls, prepared: dict, context: dict, settings) -> "TrainEvaluateJob":

@@ -254,3 +254,23 @@ def test_the_search_fits_on_a_validation_fold_and_never_reads_the_test_fold(stac
     assert {k: best[k] for k in rating["changes"]} == rating["changes"]
     assert {k: best[k] for k in ranking["changes"]} == ranking["changes"]
     assert best["split_salt"] == base.split_salt and best["blocks"] == base.blocks
+
+
+def test_a_cutoff_before_every_rating_fails_at_once_and_says_why(stack, airflow_env, snapshot):
+    """A backfill of a date before the dataset's first rating is bad input, not a flaky cluster:
+    the task fails without its retries, naming the snapshot and the cutoff, and writes nothing."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from movielens_recs.orchestration.spark import ProjectSparkSubmitOperator
+
+    manifest, lake = snapshot  # its ratings start on 2001-01-01
+    model_dir = lake / "models/ml-synthetic/too-early"
+    prepared = {"ratings_spark_uri": manifest["ratings_spark_uri"], "dataset": "ml-synthetic", "snapshot_id": "s1",
+                "model_id": "too-early", "model_uri": f"file://{model_dir}", "params": AlsParams(**SMALL).as_dict(),
+                "registration": "r1", "cutoff": "2000-12-31T00:00:00+00:00", "checkpoint_dir": f"{lake}/checkpoints",
+                "k": 10, "champion_id": "", "champion_uri": ""}
+    op = ProjectSparkSubmitOperator(task_id="train_evaluate", contract=TrainEvaluateJob, upstream=prepared)
+    with pytest.raises(AirflowFailException, match=r"train_evaluate: snapshot ml-synthetic/s1 has no ratings to train "
+                                                   r"on or none to hold out before the cutoff 2000-12-31T00:00:00"):
+        op.execute(context={})
+    assert not model_dir.exists()

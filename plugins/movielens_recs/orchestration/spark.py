@@ -14,7 +14,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from movielens_recs.config import Settings
-from movielens_recs.contracts import JobContract, RecommendJob, TuneJob, ValidateJob
+from movielens_recs.contracts import REJECTED, JobContract, RecommendJob, TuneJob, ValidateJob
 from movielens_recs.errors import EXIT_BAD_INPUT
 from movielens_recs.lake.filesystem import join, read_json
 from movielens_recs.orchestration.connections import lake_s3_options
@@ -47,6 +47,7 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
         super().__init__(application=str(job_path(settings, job)), **kwargs)
         self.contract = contract
         self.upstream = upstream
+        self.submitted: JobContract | None = None  # the arguments of the last execute, for its error
 
     @cached_property
     def settings(self) -> Settings:
@@ -62,6 +63,7 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
         args = self.job_args(context)
         if args is not None:
             self.application_args = args.to_argv()
+        self.submitted = args
         self.py_files = str(build_py_files(self.settings.state_dir / "build"))
         try:
             return super().execute(context)
@@ -72,7 +74,8 @@ class ProjectSparkSubmitOperator(SparkSubmitOperator):
             raise
 
     def explain_bad_input(self, context) -> str:
-        return f"{self.task_id}: the Spark job rejected its input (exit code {EXIT_BAD_INPUT}); see the log above"
+        what = self.submitted.bad_input() if self.submitted is not None else REJECTED
+        return f"{self.task_id}: {what} (exit code {EXIT_BAD_INPUT}); see the log above"
 
 
 class ValidateSnapshotOperator(ProjectSparkSubmitOperator):
