@@ -63,7 +63,7 @@ def _bench_job_argv(settings, job: str, args: list[str]) -> list[str]:
                              extra_py_files=(build_py_files(settings.state_dir / "build", devkit),))
 
 
-def bench_topn(settings, prepared: dict, top_n: int, repeats: int = 2) -> dict:
+def bench_topn(settings, prepared: dict, top_n: int, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "topn.json"
         argv = _bench_job_argv(settings, "bench_topn", [
@@ -325,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copy-rows", type=int, default=1_620_000,
                         help="rows of the scaled PostgreSQL load (default: ml-25m's 162k users x 10); 0 skips it")
     parser.add_argument("--top-n", type=int, default=10)
-    parser.add_argument("--topn-repeats", type=int, default=2,
-                        help="time each top-N variant as the best of this many runs (1 at 10M ratings and up)")
+    parser.add_argument("--topn-repeats", type=int, default=3,
+                        help="rounds in which the top-N variants take turns; each is timed as its best round")
     parser.add_argument("--fold-in-events", type=int, default=10_000,
                         help="rating events folded in by the fold-in DAG for the throughput figure")
     parser.add_argument("--fold-in-users", type=int, default=2_000, help="the users those events come from")

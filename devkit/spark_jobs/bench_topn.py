@@ -15,7 +15,7 @@ def main(argv=None) -> int:
     p.add_argument("--ratings", required=True)
     p.add_argument("--movies", required=True)
     p.add_argument("--top-n", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, required=True)
     p.add_argument("--output", required=True, help="local path of the JSON figures")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
