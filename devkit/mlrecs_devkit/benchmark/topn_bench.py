@@ -7,7 +7,7 @@
   (models/topn.py), so it can beat this estimate.
 
 Each Spark variant is forced with a `noop` write (all work, no output I/O) and timed as the best
-of `repeats` runs, so JVM and Python-worker start-up does not count against either. The variants
+of `repeats` rounds, so JVM and Python-worker start-up does not count against either. The variants
 take turns, round by round: run one after the other, the first paid for the JVM's warm-up and
 the next ran on it (at 1M ratings the job's four runs took 8.7, 4.1, 3.5 and 3.3 s in a fresh
 application, then 2.4 and 2.1 s after recommendForAllUsers had run). Every run's time is kept.
@@ -46,7 +46,7 @@ def machine_limit(user_factors: np.ndarray, item_factors: np.ndarray, n: int, re
     return _best_of(repeats, lambda: top_n_dense(user_factors, item_factors, empty, n))
 
 
-def measure(model, rating_model, ratings, movies, n: int = 10, repeats: int = 2) -> dict:
+def measure(model, rating_model, ratings, movies, n: int = 10, repeats: int = 3) -> dict:
     """`model` is the ranking model whose scores order the lists (what recommendForAllUsers uses
     too); the job also attaches `rating_model`'s predicted ratings, as it does when it runs."""
     users = model.userFactors.count()
