@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,38 +37,65 @@ def run_dag(env, dataset, logical_date, **params):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def db_schema(stack):
-    """A registry of this test's own, so that `make run`'s champion plays no part."""
-    schema = f"e2e_{uuid.uuid4().hex[:10]}"
-    yield schema
+def _drop_schemas(stack, schema):
     with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}, {Namespace('ml-latest-small', schema).pg_schema} CASCADE")
 
 
-@pytest.fixture
-def registry_rows(stack, db_schema):
-    def rows():
-        with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
-            conn.execute(f"SET search_path TO {db_schema}")
-            with conn.cursor(row_factory=dict_row) as cur:
-                return {r["model_id"]: r for r in cur.execute("SELECT * FROM model_registry").fetchall()}
-
-    return rows
-
-
-@pytest.fixture
-def dag_env(stack_env, tmp_path, db_schema):
-    """The stack's connections, with this test's own lake, downloads, reports, registry,
-    published tables (the schema) and S3 prefix."""
+def _dag_env(stack_env, folder, schema):
+    """The stack's connections, with a lake, downloads, reports, registry, published tables (the
+    schema) and S3 prefix of the caller's own, so that `make run`'s champion plays no part."""
     return {
         **stack_env,
-        "MLRECS_LAKE_URI": str(tmp_path / "lake"),
-        "MLRECS_DOWNLOAD_DIR": str(tmp_path / "downloads"),
-        "MLRECS_DATA_DOCS_DIR": str(tmp_path / "data_docs"),
-        "MLRECS_DB_SCHEMA": db_schema,
-        "MLRECS_S3_PREFIX": f"e2e/{db_schema}",
+        "MLRECS_LAKE_URI": str(folder / "lake"),
+        "MLRECS_DOWNLOAD_DIR": str(folder / "downloads"),
+        "MLRECS_DATA_DOCS_DIR": str(folder / "data_docs"),
+        "MLRECS_DB_SCHEMA": schema,
+        "MLRECS_S3_PREFIX": f"e2e/{schema}",
     }
+
+
+def registry_rows(stack, schema):
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        with conn.cursor(row_factory=dict_row) as cur:
+            return {r["model_id"]: r for r in cur.execute("SELECT * FROM model_registry").fetchall()}
+
+
+@pytest.fixture
+def dag_env(stack, stack_env, tmp_path):
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    yield _dag_env(stack_env, tmp_path, schema)
+    _drop_schemas(stack, schema)
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    env: dict
+    folder: Path
+    run: dict
+
+    @property
+    def schema(self) -> str:
+        return self.env["MLRECS_DB_SCHEMA"]
+
+    @property
+    def lake(self) -> Path:
+        return self.folder / "lake"
+
+
+@pytest.fixture(scope="module")
+def first_run(stack, stack_env, movielens_server, tmp_path_factory):
+    """ml-latest-small's first run, dated 2026-11-01, with nothing before it. Each scenario below
+    continues from it, so its download, validation, training and publishing run once for all of
+    them (each DAG run costs a minute or more of CI). The tests check it; the fixture only runs it."""
+    folder = tmp_path_factory.mktemp("daily")
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    env = {**_dag_env(stack_env, folder, schema), "MLRECS_BASE_URL": movielens_server.url}
+    try:
+        yield FirstRun(env, folder, run_dag(env, "ml-latest-small", "2026-11-01"))
+    finally:
+        _drop_schemas(stack, schema)
 
 
 def published_in_postgres(stack, schema):
@@ -94,9 +123,8 @@ def _states(run):
 PUBLISHING = ("recommend", "publish")
 
 
-def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_env, movielens_server, tmp_path, registry_rows):
-    env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
-    run = run_dag(env, "ml-latest-small", "2026-11-01")
+def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, first_run, tmp_path):
+    env, run, lake, schema = first_run.env, first_run.run, first_run.lake, first_run.schema
     assert run["state"] == "success", open(run["log"]).read()[-5000:]
     assert _states(run) == {
         "download": "success", "snapshot": "success", "validation_needed": "success",
@@ -110,13 +138,13 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert pq.read_table(ready["ratings_uri"]).num_rows == 100_836
     assert pq.read_table(ready["movies_uri"]).num_rows == 9_742
     assert ready["validation"]["success"] is True
-    assert (tmp_path / "lake" / "snapshots" / "ml-latest-small" / ready["snapshot_id"] / "_VALIDATED.json").exists()
-    assert (tmp_path / "data_docs" / "index.html").exists()
+    assert (lake / "snapshots" / "ml-latest-small" / ready["snapshot_id"] / "_VALIDATED.json").exists()
+    assert (first_run.folder / "data_docs" / "index.html").exists()
 
     # the first model has no champion to beat: the absolute rules promote it, every one of them on,
     # so its rating model beat the biases and its ranking model beat popularity in the run's figures
     first = run["results"]["prepare_model"]["model_id"]
-    rows = registry_rows()
+    rows = registry_rows(stack, schema)
     assert rows[first]["status"] == "champion"
     metrics = rows[first]["metrics"]
     assert metrics["fair"] is None
@@ -127,13 +155,13 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert set(rules) == {"rmse_ceiling", "beats_bias_baseline", "beats_popularity", "catalog_coverage",
                           "no_rating_regression", "no_ranking_regression"}
     assert all(r["passed"] for r in rules.values())
-    assert (tmp_path / "lake" / "models" / "ml-latest-small" / first / "metrics.json").exists()
+    assert (lake / "models" / "ml-latest-small" / first / "metrics.json").exists()
 
     # every user's top 10, readable from PostgreSQL and from S3, the same in both
-    model_users = pq.read_table(str(tmp_path / "lake" / "models" / "ml-latest-small" / first / "split" / "train"),
+    model_users = pq.read_table(str(lake / "models" / "ml-latest-small" / first / "split" / "train"),
                                 columns=["user_id"]).column("user_id").unique()
-    from_pg = published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"])
-    manifest, from_s3 = published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])
+    from_pg = published_in_postgres(stack, schema)
+    manifest, from_s3 = published_in_s3(stack, env["MLRECS_S3_PREFIX"])
     assert set(from_pg.column("model_version").to_pylist()) == {first} == {manifest["model_version"]}
     assert from_pg.num_rows == from_s3.num_rows == manifest["row_count"] == 10 * len(model_users)
     assert set(from_pg.column("user_id").to_pylist()) == set(model_users.to_pylist())
@@ -151,8 +179,8 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert sorted((e["asset"], e["extra"]["model_version"], e["extra"]["rows"]) for e in run["asset_events"]) == [
         ("mlrecs/ml-latest-small/postgres", first, from_pg.num_rows), ("mlrecs/ml-latest-small/s3", first, from_pg.num_rows)]
     assert {e["uri"] for e in run["asset_events"]} == {
-        f"s3://{BUCKET}/{dag_env['MLRECS_S3_PREFIX']}/ml-latest-small/recommendations/_manifest.json",
-        f"postgres://127.0.0.1:{stack.config()['postgres_port']}/mlrecs/{dag_env['MLRECS_DB_SCHEMA']}_ml_latest_small/recommendations"}
+        f"s3://{BUCKET}/{env['MLRECS_S3_PREFIX']}/ml-latest-small/recommendations/_manifest.json",
+        f"postgres://127.0.0.1:{stack.config()['postgres_port']}/mlrecs/{schema}_ml_latest_small/recommendations"}
 
     # next day, same archive, both models made worse by their params (a rank-1 ranking model is
     # little more than popularity): nothing is downloaded, parsed or validated again; the version
@@ -164,7 +192,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert again["results"]["download"]["reused_snapshot"] is True
     assert again["results"]["snapshot_ready"]["data_dir"] == ready["data_dir"]
     second = again["results"]["prepare_model"]["model_id"]
-    rows = registry_rows()
+    rows = registry_rows(stack, schema)
     assert rows[second]["status"] == "rejected"
     assert rows[first]["status"] == "champion", "a rejected model must leave the champion alone"
     failed = {r["name"] for r in rows[second]["decision"]["rules"] if not r["passed"]}
@@ -178,8 +206,8 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert f"model {second} rejected by the gate; champion unchanged" in log  # the notifier hook
     # ... and nothing was recomputed or published: readers still get the first model's set
     assert all(_states(again)[task] == "skipped" for task in PUBLISHING) and again["asset_events"] == []
-    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
-    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
+    assert published_in_postgres(stack, schema).equals(from_pg)
+    assert published_in_s3(stack, env["MLRECS_S3_PREFIX"])[0] == manifest
 
 
     # the leakage case, through the whole DAG: another split salt, so the champion trained on about
@@ -200,7 +228,7 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert (states["gate"], states["recommend"]) == ("success", "failed")
     assert states["publish"] == "upstream_failed"
     bad = third["results"]["prepare_model"]["model_id"]
-    rows = registry_rows()
+    rows = registry_rows(stack, schema)
     fair = rows[bad]["metrics"]["fair"]
     assert fair["champion_id"] == first and 0 < fair["ratings"] < 0.3 * fair["test_ratings"]
     gate_rules = {r["name"]: r["passed"] for r in rows[bad]["decision"]["rules"]}
@@ -210,12 +238,12 @@ def test_ml_latest_small_end_to_end_then_bad_models_change_nothing(stack, dag_en
     assert not rule["passed"] and "expect_column_values_to_be_between(rank)" in rule["detail"]
     log = open(third["log"]).read()
     assert f"recommendations of {bad} failed validation; model rejected, nothing published" in log
-    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(from_pg)
-    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
+    assert published_in_postgres(stack, schema).equals(from_pg)
+    assert published_in_s3(stack, env["MLRECS_S3_PREFIX"])[0] == manifest
 
     # between retrains: a new user rates ten horror films through the API; the fold-in DAG folds
     # them into the champion, and the API serves that user a list of their own, mostly horror
-    fold_in_a_new_user(stack, env, first, ready, tmp_path)
+    fold_in_a_new_user(stack, env, first, ready, lake)
 
 
 def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset_server, tmp_path):
@@ -234,44 +262,45 @@ def test_validation_failure_stops_the_run_and_names_the_problem(dag_env, dataset
     assert not list((tmp_path / "lake").rglob("_VALIDATED.json"))
 
 
-def test_each_date_trains_on_its_own_past_reruns_change_nothing_and_older_dates_never_win(
-        stack, dag_env, movielens_server, registry_rows):
-    """ml-latest-small's ratings run to 2018-09-24: a run dated in 2018 sees only what was rated
-    before its date. Then a rerun of that date, and a run for an earlier date (what a backfill
-    does), both leave the champion and the published set alone."""
-    env = {**dag_env, "MLRECS_BASE_URL": movielens_server.url}
-    june = run_dag(env, "ml-latest-small", "2018-06-01")
-    assert june["state"] == "success", open(june["log"]).read()[-5000:]
-    champion = june["results"]["prepare_model"]["model_id"]
-    assert june["results"]["prepare_model"]["cutoff"].startswith("2018-06-01")
-    served = published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"])
-    manifest, _ = published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])
+def test_each_date_trains_on_its_own_past_reruns_change_nothing_and_older_dates_never_win(stack, first_run):
+    """ml-latest-small's ratings run to 2018-09-24. After the module's first run (its champion,
+    dated 2026-11-01), a rerun of that date trains nothing, and a run dated 2018-06-01 (what a
+    backfill does) sees only what was rated before its date and leaves the champion and the
+    published set alone."""
+    env, schema = first_run.env, first_run.schema
+    assert first_run.run["state"] == "success", open(first_run.run["log"]).read()[-5000:]
+    champion = first_run.run["results"]["prepare_model"]["model_id"]
+    served = published_in_postgres(stack, schema)
+    manifest, _ = published_in_s3(stack, env["MLRECS_S3_PREFIX"])
+    before = registry_rows(stack, schema)
+    assert before[champion]["status"] == "champion"
 
-    rerun = run_dag(env, "ml-latest-small", "2018-06-01")
+    rerun = run_dag(env, "ml-latest-small", "2026-11-01")
     assert rerun["state"] == "success", open(rerun["log"]).read()[-5000:]
     assert _states(rerun)["prepare_model"] == "skipped" and _states(rerun)["train_evaluate"] == "skipped"
     assert "already champion; it will not be trained over" in open(rerun["log"]).read()
 
-    may = run_dag(env, "ml-latest-small", "2018-05-01")
-    assert may["state"] == "success", open(may["log"]).read()[-5000:]
-    older = may["results"]["prepare_model"]["model_id"]
-    assert _states(may)["gate"] == "success" and all(_states(may)[t] == "skipped" for t in PUBLISHING)
+    june = run_dag(env, "ml-latest-small", "2018-06-01")
+    assert june["state"] == "success", open(june["log"]).read()[-5000:]
+    older = june["results"]["prepare_model"]["model_id"]
+    assert june["results"]["prepare_model"]["cutoff"].startswith("2018-06-01")
+    assert _states(june)["gate"] == "success" and all(_states(june)[t] == "skipped" for t in PUBLISHING)
 
-    rows = registry_rows()
-    assert set(rows) == {champion, older}, "one row per date and params, never a duplicate"
+    rows = registry_rows(stack, schema)
+    assert set(rows) == set(before) | {older} and older not in before, "one row per date and params, never a duplicate"
     assert (rows[champion]["status"], rows[older]["status"]) == ("champion", "historical")
     assert rows[older]["cutoff"] < rows[champion]["cutoff"]
     assert 0 < rows[older]["training_rows"] < rows[champion]["training_rows"] < 100_836
     assert rows[champion]["snapshot_id"] == rows[older]["snapshot_id"]
     failed = [r["name"] for r in rows[older]["decision"]["rules"] if not r["passed"]]
     assert "not_older_than_champion" in failed
-    assert published_in_postgres(stack, dag_env["MLRECS_DB_SCHEMA"]).equals(served)
-    assert published_in_s3(stack, dag_env["MLRECS_S3_PREFIX"])[0] == manifest
+    assert published_in_postgres(stack, schema).equals(served)
+    assert published_in_s3(stack, env["MLRECS_S3_PREFIX"])[0] == manifest
 
 
-def fold_in_a_new_user(stack, env, champion, ready, tmp_path):
+def fold_in_a_new_user(stack, env, champion, ready, lake):
     movies = pq.read_table(ready["movies_uri"]).to_pandas()
-    train = pq.read_table(str(tmp_path / "lake" / "models" / "ml-latest-small" / champion / "split" / "train"),
+    train = pq.read_table(str(lake / "models" / "ml-latest-small" / champion / "split" / "train"),
                           columns=["movie_id"]).to_pandas()
     genres = movies.set_index("movie_id")["genres"].str.split("|")
     only_horror = movies.loc[movies["genres"] == "Horror", "movie_id"]
