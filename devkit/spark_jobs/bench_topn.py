@@ -22,6 +22,7 @@ def main(argv=None) -> int:
     from mlrecs_devkit.benchmark.topn_bench import measure
     from movielens_recs.jobs import spread_over_cores, start_session
     from mlrecs_devkit.benchmark import write_figures
+    from movielens_recs.models.run import training_rows
     from movielens_recs.models.store import ModelLayout
     from movielens_recs.models.training import load_ranking_model, load_rating_model
 
@@ -30,8 +31,8 @@ def main(argv=None) -> int:
         layout = ModelLayout(args.model_uri)
         model, rating_model = load_ranking_model(layout), load_rating_model(spark, layout)
         # every variant under the recommend job's settings, the cached ratings split as the job
-        # reads them, so that none is measured with fewer tasks than cores
-        with spread_over_cores(spark):
+        # reads them, so that none is measured with fewer tasks than the job runs
+        with spread_over_cores(spark, training_rows(layout)):
             ratings = spark.read.parquet(args.ratings).cache()
             movies = spark.read.parquet(args.movies).cache()
             ratings.count(), movies.count()

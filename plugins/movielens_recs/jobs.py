@@ -54,12 +54,25 @@ def start_session(app_name: str, checkpoint_dir: str = ""):
 SPREAD_CONFS = ("spark.sql.files.minPartitionNum", "spark.sql.adaptive.coalescePartitions.minPartitionNum")
 
 
+# Top-N spreads over the cores only for models trained on at least this many ratings: it pays at
+# 25M ratings (20M training; see spread_over_cores) and costs below. `make bench` on 2026-12-07,
+# with and without it: at 10M the job took 5.49 s against 4.46 s, the recommend stage 63.8 s
+# against 61.8 s; at 1M the stage took 44.9-47.6 s against 40.6 s; on ml-latest-small 36.7-37.9 s
+# against 32.7 s. Why the extra tasks cost that much on smaller sets was not profiled.
+SPREAD_FROM_TRAINING_ROWS = 15_000_000
+
+
 @contextmanager
-def spread_over_cores(spark, tasks_per_core: int = 2):
+def spread_over_cores(spark, training_rows: int | None, tasks_per_core: int = 2):
     """At least `tasks_per_core` tasks per executor core for what runs inside, for CPU-bound
     stages such as top-N scoring. Left to Spark, 25M ratings were read in 3 tasks and their
     shuffles coalesced to 3, on 2 cores: the third task of each stage ran alone (top-N 11.1-11.5 s
-    against 8.3-9.3 s with 4). The session's settings come back afterwards."""
+    against 8.3-9.3 s with 4). The session's settings come back afterwards. A model trained on
+    fewer than SPREAD_FROM_TRAINING_ROWS ratings runs as Spark splits it; one whose size is not
+    known (None) is spread."""
+    if training_rows is not None and training_rows < SPREAD_FROM_TRAINING_ROWS:
+        yield
+        return
     wanted = str(tasks_per_core * spark.sparkContext.defaultParallelism)
     before = {key: spark.conf.get(key, None) for key in SPREAD_CONFS}
     for key in SPREAD_CONFS:

@@ -65,7 +65,27 @@ class FakeSession:
 def test_spread_over_cores_asks_two_tasks_a_core_then_gives_the_session_back_its_settings():
     session = FakeSession(cores=2, conf={"spark.sql.files.minPartitionNum": "3", "other": "x"})
     with pytest.raises(RuntimeError):
-        with jobs.spread_over_cores(session):
+        with jobs.spread_over_cores(session, training_rows=jobs.SPREAD_FROM_TRAINING_ROWS):
             assert {key: session.values[key] for key in jobs.SPREAD_CONFS} == dict.fromkeys(jobs.SPREAD_CONFS, "4")
             raise RuntimeError("the job failed inside")
     assert session.values == {"spark.sql.files.minPartitionNum": "3", "other": "x"}
+
+
+@pytest.mark.parametrize("training_rows, spread", [(jobs.SPREAD_FROM_TRAINING_ROWS - 1, False),
+                                                   (80_508, False), (20_000_000, True), (None, True)])
+def test_only_models_trained_on_many_ratings_are_spread(training_rows, spread):
+    session = FakeSession(cores=2, conf={})
+    with jobs.spread_over_cores(session, training_rows):
+        assert session.values == (dict.fromkeys(jobs.SPREAD_CONFS, "4") if spread else {})
+    assert session.values == {}
+
+
+def test_the_models_training_rows_come_from_its_metadata(tmp_path):
+    from movielens_recs.lake.filesystem import write_json
+    from movielens_recs.models.run import training_rows
+    from movielens_recs.models.store import ModelLayout
+
+    layout = ModelLayout(str(tmp_path / "m1"))
+    assert training_rows(layout) is None
+    write_json(layout.metadata, {"model_id": "m1", "rows": {"train": 80_508, "test": 20_328}})
+    assert training_rows(layout) == 80_508

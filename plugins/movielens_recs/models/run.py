@@ -17,6 +17,12 @@ class NothingToTrain(ValueError):
     """The cutoff leaves no ratings to train on, or none to hold out."""
 
 
+def training_rows(layout: ModelLayout) -> int | None:
+    """How many ratings the version was trained on, as its metadata records; None if it does not."""
+    metadata = read_json_if_present(layout.metadata) or {}
+    return (metadata.get("rows") or {}).get("train")
+
+
 def already_trained(job) -> dict | None:
     """The version's metadata when this registration already trained it: a retry of the task
     then evaluates the models it has instead of fitting them again. A new registration (a rerun

@@ -10,6 +10,7 @@ from movielens_recs.evaluation.breakdown import popularity_skew
 from movielens_recs.evaluation.spark_eval import value_counts
 from movielens_recs.jobs import spread_over_cores
 from movielens_recs.lake.filesystem import join, write_json
+from movielens_recs.models.run import training_rows
 from movielens_recs.models.store import ModelLayout
 from movielens_recs.models.training import as_of, load_ranking_model, load_rating_model
 from movielens_recs.operator_view import evaluation_report
@@ -35,7 +36,7 @@ def run_recommend(spark, *, model_id: str, model_uri: str, ratings_uri: str, mov
 
     started = time.perf_counter()
     excluded = sorted(set(excluded or []))
-    with spread_over_cores(spark):
+    with spread_over_cores(spark, training_rows(layout)):
         recommend_all(model, load_rating_model(spark, layout), ratings, movies, top_n, excluded,
                       promotion).write.mode("overwrite").parquet(join(output, RECOMMENDATIONS))
     topn_seconds = time.perf_counter() - started
