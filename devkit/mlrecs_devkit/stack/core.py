@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -24,8 +25,38 @@ class StackError(RuntimeError):
     pass
 
 
+# Linux's default, where /proc does not say
+EPHEMERAL_PORTS = (32768, 60999)
+# the stack's ports are chosen from here up to the ephemeral range
+PORTS_FROM = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return EPHEMERAL_PORTS
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
+    """A port that is free now, below the kernel's ephemeral range. The stack keeps its ports in
+    stack.json and binds them again at every start; while a service is stopped, a port from the
+    ephemeral range can be handed to anything else, such as another server's port 0 or a client's
+    local end. On 2026-12-07 the API's port was taken that way for about the last 20 minutes of a test
+    run, and every start of the API failed with "address already in use"."""
+    candidates = [port for port in range(PORTS_FROM, _ephemeral_range()[0]) if port not in _handed_out]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _handed_out.add(port)  # two services chosen together never get the same port
+        return port
+    with socket.socket() as sock:  # an unusual range leaves nothing below it: let the kernel choose
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
