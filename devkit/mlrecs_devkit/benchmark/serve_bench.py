@@ -103,20 +103,21 @@ def run(stack, users: int, connections: int, seconds: int, workers: int) -> dict
     now = datetime.now(timezone.utc)
     conn = psycopg.connect(stack.postgres_dsn(), autocommit=True)
     conn.execute(f'CREATE SCHEMA "{namespace.pg_schema}"')
-    conn.execute(f'SET search_path TO "{namespace.pg_schema}"')
-    sink = [sinks.PostgresSink(conn, namespace.pg_schema, keep=3, reader_role=PG_READER)]
-    v1, v2 = generated(users, 1), generated(users, 2)
-    sinks.publish(sink, "bench-1", *v1, now)
-    stack.stop_api()
-    stack.start_api({"MLRECS_DB_SCHEMA": base, "MLRECS_SERVE_DATASETS": DATASET}, workers=workers)
-    script = stack.state / "bench" / "serve.lua"
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(_WRK_SCRIPT % {"dataset": DATASET, "users": users})
-    url = stack.api_url()
     stop, tally = threading.Event(), {"checked": 0, "mixed": 0, "errors": [], "versions": {}}
-    checker = threading.Thread(target=_checker, args=(url, users, stop, tally), daemon=True)
-    events = []
+    checker, events = None, []
+    # from here on the schema is dropped however the run ends, even if the API cannot start
     try:
+        conn.execute(f'SET search_path TO "{namespace.pg_schema}"')
+        sink = [sinks.PostgresSink(conn, namespace.pg_schema, keep=3, reader_role=PG_READER)]
+        v1, v2 = generated(users, 1), generated(users, 2)
+        sinks.publish(sink, "bench-1", *v1, now)
+        stack.stop_api()
+        stack.start_api({"MLRECS_DB_SCHEMA": base, "MLRECS_SERVE_DATASETS": DATASET}, workers=workers)
+        script = stack.state / "bench" / "serve.lua"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(_WRK_SCRIPT % {"dataset": DATASET, "users": users})
+        url = stack.api_url()
+        checker = threading.Thread(target=_checker, args=(url, users, stop, tally), daemon=True)
         load = subprocess.Popen([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         checker.start()
@@ -132,7 +133,8 @@ def run(stack, users: int, connections: int, seconds: int, workers: int) -> dict
         output, _ = load.communicate(timeout=seconds + 60)
     finally:
         stop.set()
-        checker.join(timeout=15)
+        if checker is not None and checker.is_alive():
+            checker.join(timeout=15)
         stack.stop_api()
         drop_schema(conn, namespace.pg_schema)
         conn.close()

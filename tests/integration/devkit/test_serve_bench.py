@@ -12,3 +12,21 @@ def test_the_load_benchmark_runs_and_sees_both_switches_without_errors_or_mixed_
     assert set(result["versions_seen"]) == {"bench-1", "bench-2"}, "the checker saw the publish and the rollback"
     assert [e["event"] for e in result["switches"]] == ["publish bench-2", "rollback to bench-1"]
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+
+
+def test_an_api_that_cannot_start_leaves_no_schema_behind(stack, monkeypatch):
+    """The benchmark publishes its first set before it starts the API; when the API then fails to
+    start (its port taken, say), the schema it made is dropped all the same."""
+    import psycopg
+    import pytest
+
+    from mlrecs_devkit.stack import StackError
+
+    def cannot_start(*args, **kwargs):
+        raise StackError("recommendations API did not become ready within 60s")
+
+    monkeypatch.setattr(stack, "start_api", cannot_start)
+    with pytest.raises(StackError):
+        serve_bench.run(stack, users=100, connections=1, seconds=1, workers=1)
+    with psycopg.connect(stack.postgres_dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_serve%'").fetchall() == []
